@@ -1,0 +1,15 @@
+module confapplet/deploy/bench
+
+go 1.26.8
+
+require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
+	github.com/prometheus/client_golang v1.25.0
+	github.com/rs/zerolog v1.35.1
+)
+
+require confapplet/pkg v0.0.0
+
+replace confapplet/pkg => ../../pkg

@@ -1,0 +1,31 @@
+// Package logging builds the zerolog logger every service uses, so field
+// names and formats are the same everywhere.
+package logging
+
+import (
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Field names used by every service (STYLE.md lesson 12).
+const (
+	ConfID   = "conf_id"
+	CallID   = "call_id"
+	ClientID = "client_id"
+	ReqID    = "req_id"
+	Method   = "method"
+	Subject  = "subject"
+)
+
+// New returns a JSON logger writing to w at level ("debug", "info", "warn",
+// "error"; "" means info), with a "service" field.
+func New(w io.Writer, level, service string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", service).Logger()
+}
