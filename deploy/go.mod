@@ -17,6 +17,8 @@ require (
 	confapplet/svc-edge v0.0.0
 )
 
+require gopkg.in/yaml.v3 v3.0.1
+
 replace (
 	confapplet/pkg => ../pkg
 	confapplet/svc-callback => ../svc-callback
