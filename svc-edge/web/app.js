@@ -1,0 +1,527 @@
+// app.js — the view: one conference, its members, and the controls of the
+// seed's mock-up. Protocol work is in rpc.js, texts in i18n.js.
+
+import { ConfClient, RpcError, newClientId, newKey, splitNumbers } from "./rpc.js";
+import { texts, pickLang, errorText, reasonText } from "./i18n.js";
+
+const KEY_CLIENT = "confapplet.clientId";
+const KEY_CONF = "confapplet.confid";
+const KEY_LANG = "confapplet.lang";
+const LOG_MAX = 200;
+
+// ---------- state ----------
+
+const store = {
+  get(k, s = sessionStorage) {
+    try { return s.getItem(k); } catch { return null; }
+  },
+  set(k, v, s = sessionStorage) {
+    try { v == null ? s.removeItem(k) : s.setItem(k, v); } catch { /* private mode */ }
+  },
+};
+
+let lang = pickLang(store.get(KEY_LANG, localStorage), navigator.languages || [navigator.language]);
+let t = texts[lang];
+
+/** The one conference on screen. */
+const conf = {
+  id: null,
+  state: "none", // none | waiting | active | ending | ended
+  recording: false,
+  endedAt: "",
+  members: new Map(), // callid -> member
+};
+let conn = { state: "connecting" };
+let busy = 0; // requests in flight that disable the controls
+
+function resetConf(id) {
+  conf.id = id;
+  conf.state = id ? "waiting" : "none";
+  conf.recording = false;
+  conf.endedAt = "";
+  conf.members = new Map();
+  store.set(KEY_CONF, id);
+}
+
+const rank = { ringing: 1, joined: 2, left: 3, failed: 3 };
+const confRank = { none: 0, waiting: 1, active: 2, ending: 3, ended: 4 };
+
+/** upsert merges m into the member list; a finished call never comes back to life. */
+function upsert(m) {
+  const old = conf.members.get(m.callid);
+  if (!old) {
+    conf.members.set(m.callid, { number: "", state: "ringing", muted: false, ...m });
+    return;
+  }
+  const next = { ...old };
+  for (const [k, v] of Object.entries(m)) if (v !== undefined && v !== "" && k !== "state") next[k] = v;
+  if (m.state && (rank[m.state] || 0) >= (rank[old.state] || 0) && rank[old.state] !== 3) next.state = m.state;
+  conf.members.set(m.callid, next);
+}
+
+// ---------- events from the server ----------
+
+function apply(method, p) {
+  if (p.confid !== conf.id) return;
+  switch (method) {
+    case "OnConfCreate":
+      if (conf.state === "none") conf.state = "waiting";
+      break;
+    case "OnConfInviteJoin": {
+      const ok = Number(p.result) === 0;
+      upsert({ callid: p.callid, number: p.number, state: ok ? "joined" : "failed", jointime: ok ? p.jointime : "", result: Number(p.result) });
+      if (ok && conf.state === "waiting") conf.state = "active";
+      break;
+    }
+    case "OnConfQuit":
+      upsert({ callid: p.callid, number: p.number, state: "left", quittime: p.jointime });
+      break;
+    case "OnConfDismiss":
+      if (Number(p.status) === 0) end("");
+      else {
+        conf.state = "active";
+        showError(t.conf.dismissFailed(p.status));
+      }
+      break;
+    case "OnConfDel":
+      end(p.deltime);
+      break;
+    case "OnConfMedia":
+      media(p);
+      break;
+    case "OnConfEventsLost":
+      rebuild(true);
+      break;
+  }
+}
+
+function media(p) {
+  if (Number(p.result) !== 0) return;
+  const type = Number(p.notifytype);
+  const m = p.callid && conf.members.get(p.callid);
+  if (type === 4 && m) m.muted = true;
+  if (type === 14 && m) m.muted = false;
+  if (type === 2) conf.recording = true;
+  if (type === 12) conf.recording = false;
+}
+
+function end(when) {
+  if (conf.state !== "ended") notice(t.conf.endedAt(fmtTime(when) || fmtNow()));
+  conf.state = "ended";
+  conf.recording = false;
+  if (when) conf.endedAt = when;
+  for (const m of conf.members.values()) {
+    if (m.state === "ringing" || m.state === "joined") m.state = "left";
+  }
+}
+
+/** rebuild replaces the view of the conference with the service's (GetConf). */
+async function rebuild(lost) {
+  const id = conf.id;
+  if (!id) return;
+  let c;
+  try {
+    c = await client.call("GetConf", { confid: id });
+  } catch (e) {
+    if (e instanceof RpcError && (e.code === 1001 || e.code === 1007)) {
+      if (conf.id === id) end("");
+      render();
+      return;
+    }
+    if (lost) showError(errorText(t, e));
+    return;
+  }
+  if (conf.id !== id || !c) return;
+  // Merge, never step back: the service's view may lag the events shown.
+  const st = ["waiting", "active", "ending"][c.state];
+  if (st && confRank[st] > confRank[conf.state]) conf.state = st;
+  conf.recording = !!c.recording;
+  for (const m of c.members || []) {
+    upsert({
+      callid: m.callid,
+      number: m.number,
+      state: m.state,
+      result: m.result || 0,
+      muted: !!m.muted,
+      invitetime: m.invitetime,
+      jointime: m.jointime,
+      quittime: m.quittime,
+    });
+  }
+  if (typeof c.seq === "number") client.seen(id, c.seq);
+  if (lost) notice(t.conf.rebuilt);
+  render();
+}
+
+// ---------- actions ----------
+
+async function act(fn) {
+  busy++;
+  clearError();
+  render();
+  try {
+    await fn();
+  } catch (e) {
+    showError(errorText(t, e));
+    if (e instanceof RpcError && (e.code === 1007 || e.code === 1001) && conf.id) end("");
+    if (e instanceof RpcError && e.code === 1011) rebuild(true);
+  } finally {
+    busy--;
+    render();
+  }
+}
+
+function createConf() {
+  return act(async () => {
+    const id = await client.call("CreateConf", { idempotency_key: newKey() }, { resend: true });
+    client.seen(id, 0);
+    resetConf(String(id));
+    notice(t.conf.created(id));
+  });
+}
+
+async function invite(text) {
+  const numbers = splitNumbers(text);
+  if (numbers.length === 0) {
+    showError(t.invite.empty);
+    return;
+  }
+  const id = conf.id;
+  const failures = [];
+  let sent = 0;
+  await act(async () => {
+    // One InviteJoinConf per number, one after the other: the edge runs a
+    // connection's requests in order anyway, and the callid of each reply
+    // then belongs to exactly one number.
+    for (const number of numbers) {
+      try {
+        const callid = await client.call(
+          "InviteJoinConf",
+          { confid: id, number, idempotency_key: newKey() },
+          { resend: true },
+        );
+        sent++;
+        if (conf.id === id) upsert({ callid, number, state: "ringing", invitetime: nowStamp() });
+        render();
+      } catch (e) {
+        failures.push(t.invite.failedFor(number, errorText(t, e)));
+        if (e instanceof RpcError && (e.code === 1007 || e.code === 1001)) break;
+      }
+    }
+  });
+  if (sent) notice(t.invite.sent(sent));
+  if (failures.length) showError(failures.join("\n"));
+  else $("invite-input").value = "";
+}
+
+function hangup(m) {
+  return act(() => client.call("QuitConf", { confid: conf.id, callid: m.callid }));
+}
+
+function toggleMute(m) {
+  const muting = !m.muted;
+  return act(async () => {
+    await client.call(muting ? "ConfMute" : "ConfUnMute", { confid: conf.id, callid: m.callid });
+    const cur = conf.members.get(m.callid);
+    if (cur) cur.muted = muting;
+  });
+}
+
+function muteAll() {
+  return act(async () => {
+    for (const m of [...conf.members.values()]) {
+      if (m.state !== "joined" || m.muted) continue;
+      await client.call("ConfMute", { confid: conf.id, callid: m.callid });
+      m.muted = true;
+      render();
+    }
+  });
+}
+
+function toggleRecord() {
+  const start = !conf.recording;
+  return act(async () => {
+    await client.call(start ? "ConfRecord" : "ConfStopRecord", { confid: conf.id });
+    conf.recording = start;
+  });
+}
+
+let confirmTimer = null;
+
+/** dismiss asks for a second click (no modal dialog) before ending the conference. */
+function dismiss() {
+  const b = $("dismiss-conf");
+  if (b.dataset.confirm !== "true") {
+    b.dataset.confirm = "true";
+    b.textContent = t.conf.dismissConfirm;
+    clearTimeout(confirmTimer);
+    confirmTimer = setTimeout(() => {
+      b.dataset.confirm = "false";
+      render();
+    }, 5000);
+    return;
+  }
+  clearTimeout(confirmTimer);
+  b.dataset.confirm = "false";
+  return act(async () => {
+    await client.call("DismissConf", { confid: conf.id });
+    if (conf.state !== "ended") conf.state = "ending";
+  });
+}
+
+function newConf() {
+  if (conf.id) client.forget(conf.id);
+  resetConf(null);
+  clearError();
+  notice("");
+  render();
+}
+
+// ---------- rendering ----------
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+function fmtTime(s) {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s || "");
+  return m ? `${m[4]}:${m[5]}:${m[6]}` : "";
+}
+function nowStamp() {
+  const d = new Date();
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+function fmtNow() {
+  return fmtTime(nowStamp());
+}
+
+function notice(text) {
+  $("notice").textContent = text;
+}
+function showError(text) {
+  const e = $("error");
+  e.textContent = text;
+  e.hidden = !text;
+}
+function clearError() {
+  showError("");
+}
+
+function label(path) {
+  return path.split(".").reduce((o, k) => (o ? o[k] : undefined), t);
+}
+
+function renderStatic() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = `${t.title} · confapplet`;
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    const v = label(el.dataset.i18n);
+    if (typeof v === "string") el.textContent = v;
+  }
+  const inp = $("invite-input");
+  inp.placeholder = t.invite.placeholder;
+  const lt = $("lang-toggle");
+  lt.textContent = t.langToggle;
+  lt.setAttribute("aria-label", t.langToggleLabel);
+  lt.lang = lang === "zh" ? "en" : "zh-CN";
+  $("reconnect-now").textContent = t.conn.retryNow;
+}
+
+function renderConn() {
+  const el = $("conn-status");
+  el.dataset.state = conn.state;
+  let text = t.conn[conn.state] || conn.state;
+  if (conn.replaced) text = t.conn.replaced;
+  else if (conn.state === "reconnecting" && conn.delay > 1500) text = t.conn.reconnectingIn(Math.ceil(conn.delay / 1000));
+  $("conn-text").textContent = text;
+  $("reconnect-now").hidden = !(conn.state === "reconnecting" || conn.replaced);
+}
+
+function button(testid, text, aria, onclick, cls = "small") {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = cls;
+  b.dataset.testid = testid;
+  b.textContent = text;
+  b.setAttribute("aria-label", aria);
+  b.addEventListener("click", onclick);
+  return b;
+}
+
+function memberRow(m, online) {
+  const li = document.createElement("li");
+  li.className = "member";
+  li.dataset.testid = "member";
+  li.dataset.callid = m.callid;
+  li.dataset.number = m.number;
+  li.dataset.state = m.state;
+  li.dataset.muted = String(!!m.muted);
+
+  const num = document.createElement("span");
+  num.className = "num";
+  num.dataset.testid = "member-number";
+  num.textContent = m.number || "—";
+
+  const st = document.createElement("span");
+  st.className = "st";
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.dataset.testid = "member-state";
+  badge.dataset.state = m.state;
+  badge.textContent = t.members[m.state] || m.state;
+  st.append(badge);
+  if (m.state === "failed") {
+    const r = document.createElement("span");
+    r.className = "reason";
+    r.dataset.testid = "member-reason";
+    r.textContent = reasonText(t, m.result);
+    st.append(r);
+  }
+  if (m.muted && m.state === "joined") {
+    const mu = document.createElement("span");
+    mu.className = "badge";
+    mu.dataset.testid = "member-muted";
+    mu.textContent = t.members.muted;
+    st.append(mu);
+  }
+
+  const time = document.createElement("span");
+  time.className = "time";
+  time.dataset.testid = "member-time";
+  const jt = fmtTime(m.jointime);
+  const qt = fmtTime(m.quittime);
+  time.textContent = jt && qt ? `${jt} – ${qt}` : jt || (qt ? `– ${qt}` : "");
+
+  const acts = document.createElement("span");
+  acts.className = "acts";
+  const live = conf.state !== "ended";
+  if (live && m.state === "joined") {
+    const b = button("member-mute", m.muted ? t.members.unmute : t.members.mute,
+      m.muted ? t.members.unmuteOf(m.number) : t.members.muteOf(m.number), () => toggleMute(m));
+    b.disabled = !online;
+    acts.append(b);
+  }
+  if (live && (m.state === "joined" || m.state === "ringing")) {
+    const b = button("member-hangup", t.members.hangup, t.members.hangupOf(m.number), () => hangup(m), "small danger");
+    b.disabled = !online;
+    acts.append(b);
+  }
+  li.append(num, st, time, acts);
+  return li;
+}
+
+function render() {
+  renderConn();
+  const online = conn.state === "open";
+  const has = conf.id !== null;
+  const ended = conf.state === "ended";
+  $("conf-none").hidden = has;
+  $("conf-panel").hidden = !has;
+  $("create-conf").disabled = !online || busy > 0;
+
+  $("conf-id").textContent = conf.id || "";
+  const cs = $("conf-state");
+  cs.dataset.state = conf.state;
+  cs.textContent = t.conf[conf.state] || "";
+  const rec = $("conf-recording");
+  rec.hidden = !conf.recording || ended;
+  rec.textContent = t.conf.recording;
+
+  const joined = [...conf.members.values()].filter((m) => m.state === "joined");
+  const canAct = online && has && !ended && conf.state !== "ending";
+  $("mute-all").disabled = !canAct || busy > 0 || !joined.some((m) => !m.muted);
+  const rt = $("record-toggle");
+  rt.textContent = conf.recording ? t.conf.stopRecord : t.conf.startRecord;
+  rt.setAttribute("aria-pressed", String(conf.recording));
+  rt.disabled = !canAct || busy > 0;
+  const db = $("dismiss-conf");
+  db.disabled = !canAct || busy > 0;
+  db.textContent = db.dataset.confirm === "true" ? t.conf.dismissConfirm : t.conf.dismiss;
+  $("mute-all").hidden = $("record-toggle").hidden = $("dismiss-conf").hidden = ended;
+  $("new-conf").hidden = !ended;
+  $("invite-form").hidden = ended;
+  $("invite-input").disabled = !canAct;
+  $("invite-button").disabled = !canAct || busy > 0;
+
+  const list = $("member-list");
+  const rows = [...conf.members.values()].map((m) => memberRow(m, online));
+  list.replaceChildren(...rows);
+  $("members-empty").hidden = rows.length > 0;
+  $("member-count").textContent = has ? t.members.count(joined.length) : "";
+}
+
+function logEvent(method, p) {
+  const ol = $("event-log");
+  const li = document.createElement("li");
+  if (typeof p.seq === "number") li.dataset.seq = String(p.seq);
+  li.dataset.confid = p.confid || "";
+  li.dataset.method = method;
+  const extra = ["number", "result", "status", "notifytype", "from", "to"]
+    .filter((k) => p[k] !== undefined && p[k] !== "")
+    .map((k) => `${k}=${p[k]}`)
+    .join(" ");
+  li.textContent = `${fmtNow()} #${p.seq ?? "-"} ${method} ${p.confid || ""} ${extra}`.trim();
+  ol.append(li);
+  while (ol.children.length > LOG_MAX) ol.firstElementChild.remove();
+}
+
+// ---------- wiring ----------
+
+let clientId = store.get(KEY_CLIENT);
+if (!clientId || !/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) {
+  clientId = newClientId();
+  store.set(KEY_CLIENT, clientId);
+}
+const params = new URLSearchParams(location.search);
+const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+const client = new ConfClient({ base, clientId, operator: params.get("operator") || "" });
+window.confapplet = { client, conf }; // for debugging and the browser test
+
+const saved = store.get(KEY_CONF);
+if (saved) resetConf(saved);
+
+client.addEventListener("status", (e) => {
+  const d = e.detail;
+  conn = d;
+  if (d.state === "open") {
+    if (d.resumed) notice(t.conn.resumed);
+    // After a reload the page knows only the conference id: ask for the
+    // members (ringing ones have no event yet). After a reconnect the
+    // replayed events suffice, but asking costs little and fixes anything.
+    if (conf.id && conf.state !== "ended") rebuild(false);
+  }
+  render();
+});
+client.addEventListener("notify", (e) => {
+  const { method, params: p } = e.detail;
+  logEvent(method, p);
+  apply(method, p);
+  render();
+});
+client.addEventListener("servererror", (e) => showError(errorText(t, e.detail)));
+
+$("create-conf").addEventListener("click", createConf);
+$("new-conf").addEventListener("click", newConf);
+$("dismiss-conf").addEventListener("click", dismiss);
+$("record-toggle").addEventListener("click", toggleRecord);
+$("mute-all").addEventListener("click", muteAll);
+$("reconnect-now").addEventListener("click", () => {
+  if (conn.replaced) {
+    conn = { state: "connecting" };
+    client.connect();
+  } else client.reconnectNow();
+});
+$("invite-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  invite($("invite-input").value);
+});
+$("lang-toggle").addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  t = texts[lang];
+  store.set(KEY_LANG, lang, localStorage);
+  renderStatic();
+  render();
+});
+
+renderStatic();
+render();
+client.connect();
