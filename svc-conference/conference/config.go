@@ -1,0 +1,306 @@
+package conference
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"confapplet/pkg/contract"
+)
+
+// Default allow-list (BRIEF decision 9): mainland China mobile numbers and
+// landlines with their area code. Beijing (010) and the 02x cities have
+// 8-digit local numbers; the 3-digit area codes 03xx–09xx have 7- or 8-digit
+// ones. Local numbers never start with 0 or 1. Service numbers (400/800,
+// short codes), international prefixes (00…, +…) and VoIP accounts are
+// refused unless an operator adds a pattern for them.
+var DefaultAllowNumbers = []string{
+	`^1[3-9][0-9]{9}$`,
+	`^0(10|2[0-9])[2-9][0-9]{7}$`,
+	`^0[3-9][0-9]{2}[2-9][0-9]{6,7}$`,
+}
+
+// Config is everything the conference service needs. Zero values are
+// replaced by the defaults of DefaultConfig through Validate's caller,
+// Run; tests build it from DefaultConfig and change what they need.
+type Config struct {
+	NATSURL  string // -nats / NATS_URL
+	HTTPAddr string // -http-addr / CONF_HTTP_ADDR: ops HTTP (/healthz, /readyz, /metrics); "" disables it
+	LogLevel string // -log-level / LOG_LEVEL
+
+	// Platform (Yuntongxun REST).
+	YTXBaseURL    string        // -ytx-base-url / YTX_BASE_URL, e.g. https://app.cloopen.com:8883/2013-12-26
+	YTXAccountSID string        // YTX_ACCOUNT_SID
+	YTXAuthToken  string        // YTX_AUTH_TOKEN
+	YTXAppID      string        // YTX_APP_ID
+	YTXTimeout    time.Duration // -ytx-timeout / CONF_YTX_TIMEOUT: one platform request
+	TimeZone      string        // -time-zone / CONF_TIME_ZONE: the platform's time zone
+
+	// OperatorToken, when set, lets a caller presenting it in
+	// Confapplet-Operator act on any conference.
+	OperatorToken string
+
+	// Concurrency bounds the requests one instance executes at once.
+	Concurrency int
+	// DefaultTimeout is the deadline of a request that carries no
+	// Confapplet-Deadline header and whose method has no contract timeout.
+	DefaultTimeout time.Duration
+
+	// State.
+	KVReplicas     int           // replicas of the KV buckets and of the events stream (if this service creates it)
+	IdempotencyTTL time.Duration // how long an idempotency key is remembered
+	// IdempotencyStale is when an in-flight idempotency reservation whose
+	// holder went away may be taken over by a retry.
+	IdempotencyStale time.Duration
+	// Consumer is the durable consumer name, shared by every instance.
+	Consumer string
+	// EventWorkers apply events in parallel, each conference on one worker.
+	EventWorkers int
+	// MissingRecordRetries is how often an event for a conference without a
+	// record is redelivered (NakWithDelay) before it is dropped.
+	MissingRecordRetries int
+	MissingRecordDelay   time.Duration
+
+	// Toll-fraud guard.
+	AllowNumbers         []string // regular expressions; a number must match one
+	MaxNumbersPerCall    int      // numbers in one '#'-joined InviteJoinConf
+	InviteRatePerSec     float64  // per client; 0 disables
+	InviteBurst          int
+	GlobalRatePerSec     float64 // per instance, all clients; 0 disables
+	GlobalBurst          int
+	MaxConfsPerClient    int // live conferences per client; 0 disables
+	DefaultMaxMember     int // CreateConf without maxmember
+	MaxMemberLimit       int // the largest maxmember accepted (platform: 300)
+	MinMemberLimit       int // the smallest maxmember accepted (platform: 3)
+	ShutdownGrace        time.Duration
+	Healthcheck          bool // -healthcheck: GET /healthz and exit 0/1
+	InstanceName         string
+	compiledAllowNumbers []*regexp.Regexp
+}
+
+// DefaultConfig returns the defaults, which run against the simulator on
+// its default address and a local NATS.
+func DefaultConfig() Config {
+	return Config{
+		NATSURL:              "nats://127.0.0.1:4222",
+		HTTPAddr:             ":8082",
+		LogLevel:             "info",
+		YTXBaseURL:           "http://127.0.0.1:8883/2013-12-26",
+		YTXTimeout:           5 * time.Second,
+		TimeZone:             "Asia/Shanghai",
+		Concurrency:          64,
+		DefaultTimeout:       10 * time.Second,
+		KVReplicas:           1,
+		IdempotencyTTL:       24 * time.Hour,
+		IdempotencyStale:     30 * time.Second,
+		Consumer:             "conference-state",
+		EventWorkers:         8,
+		MissingRecordRetries: 10,
+		MissingRecordDelay:   200 * time.Millisecond,
+		AllowNumbers:         append([]string(nil), DefaultAllowNumbers...),
+		MaxNumbersPerCall:    10,
+		InviteRatePerSec:     1,
+		InviteBurst:          10,
+		GlobalRatePerSec:     300,
+		GlobalBurst:          600,
+		MaxConfsPerClient:    5,
+		DefaultMaxMember:     10,
+		MaxMemberLimit:       300,
+		MinMemberLimit:       3,
+		ShutdownGrace:        10 * time.Second,
+	}
+}
+
+// Validate checks c and compiles its allow-list.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.NATSURL == "" {
+		bad("nats: URL required")
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("http-addr %q: %v", c.HTTPAddr, err)
+		}
+	}
+	if c.YTXBaseURL == "" {
+		bad("ytx-base-url required")
+	}
+	if c.YTXTimeout <= 0 {
+		bad("ytx-timeout must be > 0")
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			bad("time-zone %q: %v", c.TimeZone, err)
+		}
+	}
+	if c.Concurrency < 1 {
+		bad("concurrency must be ≥ 1")
+	}
+	if c.DefaultTimeout <= 0 {
+		bad("default-timeout must be > 0")
+	}
+	if c.KVReplicas < 1 || c.KVReplicas > 5 {
+		bad("kv-replicas must be 1..5")
+	}
+	if c.IdempotencyTTL <= 0 || c.IdempotencyStale <= 0 {
+		bad("idempotency-ttl and idempotency-stale must be > 0")
+	}
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(c.Consumer) {
+		bad("consumer %q: letters, digits, - and _ only", c.Consumer)
+	}
+	if c.EventWorkers < 1 {
+		bad("event-workers must be ≥ 1")
+	}
+	if c.MissingRecordRetries < 0 || c.MissingRecordDelay <= 0 {
+		bad("missing-record-retries ≥ 0 and missing-record-delay > 0 required")
+	}
+	if len(c.AllowNumbers) == 0 {
+		bad("allow-numbers: at least one pattern required (every invite would be refused)")
+	}
+	c.compiledAllowNumbers = c.compiledAllowNumbers[:0]
+	for _, p := range c.AllowNumbers {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			bad("allow-numbers %q: %v", p, err)
+			continue
+		}
+		if !strings.HasPrefix(p, "^") || !strings.HasSuffix(p, "$") {
+			bad("allow-numbers %q: must be anchored with ^ and $", p)
+			continue
+		}
+		c.compiledAllowNumbers = append(c.compiledAllowNumbers, re)
+	}
+	if c.MaxNumbersPerCall < 1 {
+		bad("max-numbers-per-call must be ≥ 1")
+	}
+	if c.InviteRatePerSec < 0 || c.GlobalRatePerSec < 0 {
+		bad("rate limits must be ≥ 0 (0 disables)")
+	}
+	if c.InviteRatePerSec > 0 && c.InviteBurst < 1 || c.GlobalRatePerSec > 0 && c.GlobalBurst < 1 {
+		bad("bursts must be ≥ 1 when their rate is set")
+	}
+	if c.MaxConfsPerClient < 0 {
+		bad("max-confs-per-client must be ≥ 0 (0 disables)")
+	}
+	if c.MinMemberLimit < 1 || c.MaxMemberLimit < c.MinMemberLimit {
+		bad("min-member/max-member limits: 1 ≤ min ≤ max")
+	}
+	if c.DefaultMaxMember < c.MinMemberLimit || c.DefaultMaxMember > c.MaxMemberLimit {
+		bad("default-max-member %d outside %d..%d", c.DefaultMaxMember, c.MinMemberLimit, c.MaxMemberLimit)
+	}
+	if c.ShutdownGrace <= 0 {
+		bad("shutdown-grace must be > 0")
+	}
+	return errors.Join(errs...)
+}
+
+// location is the platform's time zone.
+func (c *Config) location() *time.Location {
+	if c.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// parseConfig fills a Config from args and getenv: every flag -foo-bar has
+// the environment twin CONF_FOO_BAR; the flag wins. -nats, -log-level and
+// the platform credentials use the workspace-wide names NATS_URL, LOG_LEVEL
+// and YTX_*.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("svc-conference", flag.ContinueOnError)
+	fs.SetOutput(out)
+	env := map[string]string{} // flag name → env name
+	str := func(p *string, name, envName, usage string) {
+		fs.StringVar(p, name, *p, usage)
+		env[name] = envName
+	}
+	dur := func(p *time.Duration, name, usage string) {
+		fs.DurationVar(p, name, *p, usage)
+	}
+	num := func(p *int, name, usage string) { fs.IntVar(p, name, *p, usage) }
+	flt := func(p *float64, name, usage string) { fs.Float64Var(p, name, *p, usage) }
+
+	str(&c.NATSURL, "nats", "NATS_URL", "NATS server URL(s), comma-separated")
+	str(&c.HTTPAddr, "http-addr", "", "ops HTTP listen address (/healthz, /readyz, /metrics); empty disables")
+	str(&c.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
+	str(&c.YTXBaseURL, "ytx-base-url", "YTX_BASE_URL", "platform REST base URL (…/2013-12-26)")
+	str(&c.YTXAccountSID, "ytx-account-sid", "YTX_ACCOUNT_SID", "platform account SID")
+	str(&c.YTXAuthToken, "ytx-auth-token", "YTX_AUTH_TOKEN", "platform auth token")
+	str(&c.YTXAppID, "ytx-app-id", "YTX_APP_ID", "platform app id")
+	dur(&c.YTXTimeout, "ytx-timeout", "timeout of one platform request")
+	str(&c.TimeZone, "time-zone", "", "the platform's time zone (times in state and events)")
+	str(&c.OperatorToken, "operator-token", "", "operator token (Confapplet-Operator) that may act on any conference; empty: no operator")
+	num(&c.Concurrency, "concurrency", "requests executed at once by this instance")
+	dur(&c.DefaultTimeout, "default-timeout", "deadline of a request without Confapplet-Deadline")
+	num(&c.KVReplicas, "kv-replicas", "replicas of the KV buckets and the events stream (1 single server, 3 cluster)")
+	dur(&c.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept")
+	dur(&c.IdempotencyStale, "idempotency-stale", "age after which an unfinished idempotent request may be taken over")
+	str(&c.Consumer, "consumer", "", "durable events consumer name shared by all instances")
+	num(&c.EventWorkers, "event-workers", "events applied in parallel (one conference per worker)")
+	num(&c.MissingRecordRetries, "missing-record-retries", "redeliveries of an event whose conference has no record yet")
+	dur(&c.MissingRecordDelay, "missing-record-delay", "delay between those redeliveries")
+	allow := strings.Join(c.AllowNumbers, " ")
+	str(&allow, "allow-numbers", "", "allowed number patterns (Go regexps, anchored), separated by spaces or ';'")
+	num(&c.MaxNumbersPerCall, "max-numbers-per-call", "numbers in one '#'-joined InviteJoinConf")
+	flt(&c.InviteRatePerSec, "invite-rate", "invitations (numbers dialled) per second per client; 0 disables")
+	num(&c.InviteBurst, "invite-burst", "burst of the per-client invite rate")
+	flt(&c.GlobalRatePerSec, "global-invite-rate", "invitations per second per instance for all clients; 0 disables")
+	num(&c.GlobalBurst, "global-invite-burst", "burst of the global invite rate")
+	num(&c.MaxConfsPerClient, "max-confs-per-client", "live conferences one client may own; 0 disables")
+	num(&c.DefaultMaxMember, "default-max-member", "maxmember of a CreateConf that gives none")
+	num(&c.MaxMemberLimit, "max-member-limit", "largest maxmember accepted")
+	num(&c.MinMemberLimit, "min-member-limit", "smallest maxmember accepted")
+	dur(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown")
+	str(&c.InstanceName, "instance", "", "instance name in logs and NATS connection name (default: host name)")
+	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET /healthz of a running instance and exit 0 (healthy) or 1")
+
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "healthcheck" {
+			return
+		}
+		name := env[f.Name]
+		if name == "" {
+			name = "CONF_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		}
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	})
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	c.AllowNumbers = strings.FieldsFunc(allow, func(r rune) bool { return r == ';' || r == ' ' || r == '\n' || r == '\t' })
+	return c, nil
+}
+
+// methodTimeout is the default deadline of method.
+func (c *Config) methodTimeout(method string) time.Duration {
+	if m, ok := contract.Methods[method]; ok && m.Timeout > 0 {
+		return m.Timeout
+	}
+	return c.DefaultTimeout
+}

@@ -1,0 +1,500 @@
+package conference
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/logging"
+)
+
+// One function per method. Each returns the JSON-RPC result or a contract
+// error; service.go turns them into replies.
+
+// decode reads the request body strictly into v.
+func decode(c *call, v any) *contract.Error {
+	d := json.NewDecoder(bytes.NewReader(c.data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return contract.Errorf(contract.CodeInvalidParams, "bad request body: %v", err)
+	}
+	return nil
+}
+
+func checkConfID(id string) *contract.Error {
+	if !contract.ConfIDPattern.MatchString(id) {
+		return contract.Errorf(contract.CodeInvalidParams, "confid: 4–8 digits expected")
+	}
+	return nil
+}
+
+func checkCallID(id string) *contract.Error {
+	if !contract.CallIDPattern.MatchString(id) {
+		return contract.Errorf(contract.CodeInvalidParams, "callid: 32 letters or digits expected")
+	}
+	return nil
+}
+
+// load returns confID's record or conf_not_found.
+func (s *Service) load(c *call, confID string) (*record, *contract.Error) {
+	r, _, err := s.st.get(c.ctx, confID)
+	if errors.Is(err, errNoRecord) {
+		return nil, contract.Errorf(contract.CodeConfNotFound, "conference %s not found", confID)
+	}
+	if err != nil {
+		return nil, s.internal(c, err)
+	}
+	return r, nil
+}
+
+// authorize lets the owner and operators act on r.
+func (s *Service) authorize(c *call, r *record) *contract.Error {
+	if c.operator || r.Owner == c.clientID {
+		return nil
+	}
+	c.log.Warn().Str(logging.ConfID, r.ConfID).Msg("forbidden: not the owner")
+	return contract.Errorf(contract.CodeForbidden, "conference %s belongs to another client", r.ConfID)
+}
+
+// loadOwned is load + authorize.
+func (s *Service) loadOwned(c *call, confID string) (*record, *contract.Error) {
+	if e := checkConfID(confID); e != nil {
+		return nil, e
+	}
+	r, e := s.load(c, confID)
+	if e != nil {
+		return nil, e
+	}
+	return r, s.authorize(c, r)
+}
+
+func (s *Service) internal(c *call, err error) *contract.Error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return contract.Errorf(contract.CodeTimeout, "deadline passed")
+	}
+	c.log.Error().Err(err).Msg("internal error")
+	return contract.Errorf(contract.CodeInternal, "internal error")
+}
+
+// platform runs one platform command, never after the caller's deadline,
+// and measures it.
+func (s *Service) platform(c *call, command string, fn func(ctx context.Context) error) error {
+	if err := c.ctx.Err(); err != nil {
+		return contract.Errorf(contract.CodeTimeout, "deadline passed before calling the platform")
+	}
+	start := time.Now()
+	err := fn(c.ctx)
+	outcome := "ok"
+	if err != nil {
+		outcome = string(platformError(err).Code)
+	}
+	s.met.platform.WithLabelValues(command, outcome).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// refuse logs and counts a guard refusal.
+func (s *Service) refuse(c *call, e *contract.Error) *contract.Error {
+	s.met.refusals.WithLabelValues(string(e.Code)).Inc()
+	c.log.Warn().Str("code", string(e.Code)).Str("error", e.Message).Msg("toll-fraud guard refused")
+	return e
+}
+
+// idempotent runs fn once per idempotency key (see idempotency.go); with no
+// key it just runs fn. fn's third result says whether a failure is
+// ambiguous (the platform may have acted) and must be replayed as is.
+func (s *Service) idempotent(c *call, key string, params any, fn func() (any, *contract.Error, bool)) (any, *contract.Error) {
+	if key == "" {
+		res, e, _ := fn()
+		return res, e
+	}
+	if !contract.KeyPattern.MatchString(key) {
+		return nil, contract.Errorf(contract.CodeInvalidParams, "idempotency_key: 1–128 printable ASCII characters")
+	}
+	resv, prev, err := s.idem.begin(c.ctx, idemKey(c.clientID, c.method, key), paramsHash(params))
+	if err != nil {
+		if e, ok := contract.AsError(err); ok {
+			return nil, e
+		}
+		return nil, s.internal(c, err)
+	}
+	if resv == nil {
+		c.log.Info().Msg("idempotent replay")
+		return prev, nil
+	}
+	res, e, keep := fn()
+	var raw json.RawMessage
+	if e == nil {
+		b, err := json.Marshal(res)
+		if err != nil {
+			e, keep = contract.Errorf(contract.CodeInternal, "encode: %v", err), false
+		}
+		raw = b
+	}
+	// The caller's deadline may be gone; the outcome must still be kept.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.idem.finish(ctx, resv, raw, e, keep); err != nil {
+		c.log.Error().Err(err).Msg("idempotency outcome not stored")
+	}
+	if e != nil {
+		return nil, e
+	}
+	return raw, nil
+}
+
+func (s *Service) createConf(c *call) (any, *contract.Error) {
+	var req contract.CreateConfRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	if req.MaxMember == 0 {
+		req.MaxMember = s.cfg.DefaultMaxMember
+	}
+	if req.MaxMember < s.cfg.MinMemberLimit || req.MaxMember > s.cfg.MaxMemberLimit {
+		return nil, contract.Errorf(contract.CodeInvalidParams, "maxmember must be %d..%d", s.cfg.MinMemberLimit, s.cfg.MaxMemberLimit)
+	}
+	params := req
+	params.IdempotencyKey = ""
+	return s.idempotent(c, req.IdempotencyKey, params, func() (any, *contract.Error, bool) {
+		if s.cfg.MaxConfsPerClient > 0 {
+			owned, err := s.st.owned(c.ctx, c.clientID)
+			if err != nil {
+				return nil, s.internal(c, err), false
+			}
+			if len(owned) >= s.cfg.MaxConfsPerClient {
+				return nil, s.refuse(c, contract.Errorf(contract.CodeLimit, "at most %d live conferences per client", s.cfg.MaxConfsPerClient).
+					WithData(map[string]int{"limit": s.cfg.MaxConfsPerClient})), false
+			}
+		}
+		var confID string
+		err := s.platform(c, "CreateConf", func(ctx context.Context) (err error) {
+			confID, err = s.p.CreateConf(ctx, req.MaxMember)
+			return err
+		})
+		if err != nil {
+			return nil, platformError(err), ambiguous(err)
+		}
+		log := c.log.With().Str(logging.ConfID, confID).Logger()
+		r := &record{V: 1, ConfID: confID, Owner: c.clientID, Created: s.now().UTC(),
+			State: contract.StateWaiting, MaxMember: req.MaxMember, Members: map[string]*member{}}
+		// The record must be written even if the caller gave up meanwhile:
+		// the platform conference exists now.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.st.create(ctx, r); err != nil {
+			log.Error().Err(err).Msg("conference created but not recorded; dismissing it")
+			if derr := s.p.DismissConf(ctx, confID); derr != nil {
+				log.Error().Err(derr).Msg("dismiss of unrecorded conference failed")
+			}
+			return nil, contract.Errorf(contract.CodeInternal, "conference state not stored"), false
+		}
+		notice, _ := json.Marshal(contract.OwnedNotice{ConfID: confID})
+		if err := s.nc.Publish(contract.OwnedSubjectPrefix+c.clientID, notice); err != nil {
+			log.Warn().Err(err).Msg("owned notice not published")
+		}
+		log.Info().Int("maxmember", req.MaxMember).Msg("conference created")
+		return confID, nil, false
+	})
+}
+
+func (s *Service) dismissConf(c *call) (any, *contract.Error) {
+	var req contract.ConfRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	r, e := s.loadOwned(c, req.ConfID)
+	if e != nil {
+		return nil, e
+	}
+	if r.State == contract.StateEnding {
+		return nil, nil // already dismissed; the platform ends it
+	}
+	if err := s.platform(c, "DismissConf", func(ctx context.Context) error { return s.p.DismissConf(ctx, req.ConfID) }); err != nil {
+		return nil, platformError(err)
+	}
+	_, err := s.st.update(c.ctx, req.ConfID, func(r *record) error {
+		if r.State == contract.StateEnding {
+			return errSkip
+		}
+		r.State = contract.StateEnding
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoRecord) && !errors.Is(err, errRemove) {
+		c.log.Warn().Err(err).Str(logging.ConfID, req.ConfID).Msg("dismissed, state not updated")
+	}
+	c.log.Info().Str(logging.ConfID, req.ConfID).Msg("conference dismissed")
+	return nil, nil
+}
+
+func (s *Service) inviteJoinConf(c *call) (any, *contract.Error) {
+	var req contract.InviteJoinConfRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	if e := checkConfID(req.ConfID); e != nil {
+		return nil, e
+	}
+	log := c.log.With().Str(logging.ConfID, req.ConfID).Logger()
+	c.log = log
+	numbers, e := s.guard.numbers(req.Number)
+	if e != nil {
+		if e.Code != contract.CodeInvalidParams {
+			s.refuse(c, e)
+		}
+		return nil, e
+	}
+	params := req
+	params.IdempotencyKey = ""
+	return s.idempotent(c, req.IdempotencyKey, params, func() (any, *contract.Error, bool) {
+		r, e := s.loadOwned(c, req.ConfID)
+		if e != nil {
+			return nil, e, false
+		}
+		if r.State == contract.StateEnding {
+			return nil, contract.Errorf(contract.CodeConfEnded, "conference %s is ending", req.ConfID), false
+		}
+		if live := r.live(); live+len(numbers) > r.MaxMember {
+			return nil, s.refuse(c, contract.Errorf(contract.CodeLimit, "conference has %d of %d members", live, r.MaxMember).
+				WithData(map[string]int{"members": live, "maxmember": r.MaxMember})), false
+		}
+		if e := s.guard.allowInvite(c.clientID, len(numbers)); e != nil {
+			return nil, s.refuse(c, e), false
+		}
+		return s.dial(c, req.ConfID, numbers)
+	})
+}
+
+// dial invites every number (in parallel), records the invitations and
+// returns the first number's call id. When some numbers fail, the others
+// stay invited; the reply is the first failure only when none succeeded.
+func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract.Error, bool) {
+	type out struct {
+		callID string
+		err    error
+	}
+	outs := make([]out, len(numbers))
+	var wg sync.WaitGroup
+	for i, n := range numbers {
+		wg.Go(func() {
+			outs[i].err = s.platform(c, "InviteJoinConf", func(ctx context.Context) (err error) {
+				outs[i].callID, err = s.p.InviteJoinConf(ctx, confID, n)
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	now := s.now().UTC()
+	first := ""
+	for i, o := range outs {
+		if o.err != nil {
+			c.log.Warn().Err(o.err).Str("number", numbers[i]).Msg("invitation failed")
+			continue
+		}
+		if first == "" {
+			first = o.callID
+		}
+		c.log.Info().Str(logging.CallID, o.callID).Str("number", numbers[i]).Msg("invited")
+	}
+	if first == "" {
+		return nil, platformError(outs[0].err), ambiguous(outs[0].err)
+	}
+	// Keep the invitations even if the caller gave up: the calls ring.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.st.update(ctx, confID, func(r *record) error {
+		for i, o := range outs {
+			if o.err != nil {
+				continue
+			}
+			m := r.Members[o.callID]
+			if m == nil {
+				// Not yet seen in an event: ringing.
+				r.Members[o.callID] = &member{Number: numbers[i], State: contract.MemberRinging, Invited: now}
+				continue
+			}
+			// An event got here first: keep its state, add what it lacks.
+			if m.Number == "" {
+				m.Number = numbers[i]
+			}
+			if m.Invited.IsZero() {
+				m.Invited = now
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoRecord) && !errors.Is(err, errRemove) {
+		c.log.Error().Err(err).Msg("invitation not recorded")
+	}
+	return first, nil, false
+}
+
+func (s *Service) quitConf(c *call) (any, *contract.Error) {
+	var req contract.CallRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	if e := checkCallID(req.CallID); e != nil {
+		return nil, e
+	}
+	r, e := s.loadOwned(c, req.ConfID)
+	if e != nil {
+		return nil, e
+	}
+	m := r.Members[req.CallID]
+	if m == nil {
+		return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
+	}
+	if terminal(m.State) {
+		return nil, nil // already out
+	}
+	if err := s.platform(c, "QuitConf", func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) }); err != nil {
+		return nil, platformError(err)
+	}
+	c.log.Info().Str(logging.ConfID, req.ConfID).Str(logging.CallID, req.CallID).Msg("member removed")
+	return nil, nil
+}
+
+func (s *Service) queryConfState(c *call) (any, *contract.Error) {
+	var req contract.ConfRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	if e := checkConfID(req.ConfID); e != nil {
+		return nil, e
+	}
+	r, _, err := s.st.get(c.ctx, req.ConfID)
+	if err == nil {
+		return contract.ConfState{State: r.State, Count: r.count()}, nil
+	}
+	if !errors.Is(err, errNoRecord) {
+		return nil, s.internal(c, err)
+	}
+	// No local record: ask the platform (a conference created elsewhere).
+	var st contract.ConfState
+	err = s.platform(c, "QueryConfState", func(ctx context.Context) (err error) {
+		st, err = s.p.QueryConfState(ctx, req.ConfID)
+		return err
+	})
+	if isPlatformNotFound(err) {
+		return nil, contract.Errorf(contract.CodeConfNotFound, "conference %s not found", req.ConfID)
+	}
+	if err != nil {
+		return nil, platformError(err)
+	}
+	return st, nil
+}
+
+func (s *Service) getConf(c *call) (any, *contract.Error) {
+	var req contract.ConfRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	r, e := s.loadOwned(c, req.ConfID)
+	if e != nil {
+		return nil, e
+	}
+	return r.view(s.loc), nil
+}
+
+func (s *Service) confMute(mute bool) handlerFunc {
+	command := "ConfUnMute"
+	if mute {
+		command = "ConfMute"
+	}
+	return func(c *call) (any, *contract.Error) {
+		var req contract.CallRequest
+		if e := decode(c, &req); e != nil {
+			return nil, e
+		}
+		if e := checkCallID(req.CallID); e != nil {
+			return nil, e
+		}
+		r, e := s.loadOwned(c, req.ConfID)
+		if e != nil {
+			return nil, e
+		}
+		if m := r.Members[req.CallID]; m == nil || terminal(m.State) {
+			return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
+		}
+		err := s.platform(c, command, func(ctx context.Context) error {
+			if mute {
+				return s.p.ConfMute(ctx, req.ConfID, req.CallID)
+			}
+			return s.p.ConfUnMute(ctx, req.ConfID, req.CallID)
+		})
+		if err != nil {
+			return nil, platformError(err)
+		}
+		// The platform accepted it: show it now; the media event confirms.
+		_, _ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
+			m := r.Members[req.CallID]
+			if m == nil || m.Muted == mute {
+				return errSkip
+			}
+			m.Muted = mute
+			return nil
+		})
+		return nil, nil
+	}
+}
+
+func (s *Service) confRecord(start bool) handlerFunc {
+	command := "ConfStopRecord"
+	if start {
+		command = "ConfRecord"
+	}
+	return func(c *call) (any, *contract.Error) {
+		var req contract.ConfRequest
+		if e := decode(c, &req); e != nil {
+			return nil, e
+		}
+		r, e := s.loadOwned(c, req.ConfID)
+		if e != nil {
+			return nil, e
+		}
+		if r.State == contract.StateEnding {
+			return nil, contract.Errorf(contract.CodeConfEnded, "conference %s is ending", req.ConfID)
+		}
+		err := s.platform(c, command, func(ctx context.Context) error {
+			if start {
+				return s.p.ConfRecord(ctx, req.ConfID)
+			}
+			return s.p.ConfStopRecord(ctx, req.ConfID)
+		})
+		if err != nil {
+			return nil, platformError(err)
+		}
+		_, _ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
+			if r.Recording == start {
+				return errSkip
+			}
+			r.Recording = start
+			return nil
+		})
+		return nil, nil
+	}
+}
+
+func (s *Service) listOwned(c *call) (any, *contract.Error) {
+	ids, err := s.st.owned(c.ctx, c.clientID)
+	if err != nil {
+		return nil, s.internal(c, err)
+	}
+	return ids, nil
+}
+
+func (s *Service) authorizeWatch(c *call) (any, *contract.Error) {
+	var req contract.ConfRequest
+	if e := decode(c, &req); e != nil {
+		return nil, e
+	}
+	_, e := s.loadOwned(c, req.ConfID)
+	if e != nil {
+		return nil, e
+	}
+	return nil, nil
+}

@@ -1,0 +1,63 @@
+package conference
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics live in the service's own registry (DESIGN-NOTES: the local
+// stack runs every service in one process).
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec   // method, code ("ok" or a contract.Code)
+	duration  *prometheus.HistogramVec // method
+	inflight  prometheus.Gauge
+	platform  *prometheus.HistogramVec // command, outcome
+	events    *prometheus.CounterVec   // kind, outcome
+	refusals  *prometheus.CounterVec   // reason
+	idem      *prometheus.CounterVec   // outcome
+	conflicts prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "requests_total",
+			Help: "Requests answered, by method and result code (ok or a contract error code).",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "request_duration_seconds",
+			Help:    "Time from receiving a request to answering it.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "inflight_requests",
+			Help: "Requests executing now (bounded by the concurrency setting).",
+		}),
+		platform: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "platform_request_duration_seconds",
+			Help:    "Platform REST calls by command and outcome (ok, platform_error, platform_unavailable, timeout).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"command", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "events_total",
+			Help: "Conference events by kind and outcome (applied, early, orphan, retry, bad).",
+		}, []string{"kind", "outcome"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "guard_refusals_total",
+			Help: "Invitations and creations refused by the toll-fraud guard, by code.",
+		}, []string{"code"}),
+		idem: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "idempotency_total",
+			Help: "Idempotency-key lookups that found an earlier request (replay, wait, conflict, takeover).",
+		}, []string{"outcome"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "kv_revision_conflicts_total",
+			Help: "Conference record updates retried after a revision conflict.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.platform, m.events, m.refusals, m.idem, m.conflicts,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

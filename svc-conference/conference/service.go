@@ -1,0 +1,377 @@
+// Package conference is svc-conference: the conference commands of the
+// JSON-RPC protocol as a NATS micro service ("conference", endpoints
+// conference.<Method>, one queue group), executed against the telephony
+// platform, with the conference state in JetStream KV.
+//
+// Files: service.go (the micro service, worker pool, replies), handlers.go
+// (one function per method), state.go (KV record), events.go (the events
+// consumer), guard.go (allow-list, rate limits), idempotency.go,
+// config.go (flags and environment), metrics.go, platform.go (the
+// platform seam and its Yuntongxun implementation), run.go (the process).
+package conference
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/logging"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Service is one running instance of the conference service.
+type Service struct {
+	cfg   Config
+	nc    *nats.Conn
+	p     Platform
+	log   zerolog.Logger
+	loc   *time.Location
+	st    *store
+	idem  *idempotency
+	guard *guard
+	met   *metrics
+	cons  *consumer
+	svc   micro.Service
+	now   func() time.Time
+
+	sem    chan struct{} // bounded worker pool
+	mu     sync.Mutex    // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup
+	base   context.Context // cancelled when in-flight requests must give up
+	cancel context.CancelFunc
+
+	stats    map[string]*endpointStats
+	stopOnce sync.Once
+	done     chan struct{} // closed when the micro service stopped
+	failure  atomic.Pointer[error]
+}
+
+type endpointStats struct {
+	errors   atomic.Int64
+	inflight atomic.Int64
+}
+
+// handlerFunc executes one method. Its result is JSON-encoded as the reply
+// body (a json.RawMessage passes through).
+type handlerFunc func(c *call) (any, *contract.Error)
+
+// call is one request being served.
+type call struct {
+	ctx      context.Context
+	method   string
+	clientID string
+	operator bool
+	reqID    string
+	data     []byte
+	log      zerolog.Logger
+}
+
+// New starts an instance on nc (which the caller owns and closes after
+// Stop): it creates or binds the KV buckets, the events stream and the
+// durable consumer, and registers the micro service. cfg must pass
+// Validate (New calls it).
+func New(cfg Config, nc *nats.Conn, p Platform, log zerolog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if p == nil {
+		return nil, errors.New("conference: nil platform")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s := &Service{
+		cfg: cfg, nc: nc, p: p, log: log, loc: cfg.location(), now: time.Now,
+		guard: newGuard(cfg), met: newMetrics(),
+		sem:   make(chan struct{}, cfg.Concurrency),
+		stats: map[string]*endpointStats{},
+		done:  make(chan struct{}),
+	}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	if s.st, err = openStore(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	s.st.onConflict = s.met.conflicts.Inc
+	s.idem = &idempotency{kv: s.st.idem, stale: cfg.IdempotencyStale, instance: cfg.InstanceName, now: time.Now,
+		hits: func(o string) { s.met.idem.WithLabelValues(o).Inc() }}
+	if s.cons, err = startConsumer(ctx, js, s.st, cfg, log.With().Str("part", "events").Logger(), s.met); err != nil {
+		return nil, err
+	}
+	if err := s.register(); err != nil {
+		s.cons.close()
+		return nil, err
+	}
+	log.Info().Str("version", contract.ServiceVersion).Int("concurrency", cfg.Concurrency).Msg("conference service started")
+	return s, nil
+}
+
+func (s *Service) register() error {
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name:        contract.ServiceName,
+		Version:     contract.ServiceVersion,
+		Description: "confapplet conference commands (Yuntongxun IVR conferences)",
+		QueueGroup:  contract.ServiceQueueGroup,
+		Metadata:    map[string]string{"instance": s.cfg.InstanceName},
+		StatsHandler: func(e *micro.Endpoint) any {
+			st := s.stats[e.Name]
+			if st == nil {
+				return nil
+			}
+			// Replies are sent by the worker pool, after micro's handler
+			// returned, so micro's own num_errors stays 0: these count them.
+			return map[string]int64{"errors": st.errors.Load(), "inflight": st.inflight.Load()}
+		},
+		DoneHandler: func(micro.Service) {
+			s.fail(errors.New("micro service stopped"))
+		},
+		ErrorHandler: func(svc micro.Service, e *micro.NATSError) {
+			s.log.Error().Str(logging.Subject, e.Subject).Str("error", e.Description).Msg("service subscription error; stopping")
+			s.fail(fmt.Errorf("service subscription %s: %s", e.Subject, e.Description))
+			go svc.Stop()
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("add micro service: %w", err)
+	}
+	s.svc = svc
+	g := svc.AddGroup(contract.ServiceSubjectPrefix, micro.WithGroupQueueGroup(contract.ServiceQueueGroup))
+	for method, h := range map[string]handlerFunc{
+		contract.MethodCreateConf:     s.createConf,
+		contract.MethodDismissConf:    s.dismissConf,
+		contract.MethodInviteJoinConf: s.inviteJoinConf,
+		contract.MethodQuitConf:       s.quitConf,
+		contract.MethodQueryConfState: s.queryConfState,
+		contract.MethodGetConf:        s.getConf,
+		contract.MethodConfMute:       s.confMute(true),
+		contract.MethodConfUnMute:     s.confMute(false),
+		contract.MethodConfRecord:     s.confRecord(true),
+		contract.MethodConfStopRecord: s.confRecord(false),
+		contract.MethodListOwned:      s.listOwned,
+		contract.MethodAuthorizeWatch: s.authorizeWatch,
+	} {
+		s.stats[method] = &endpointStats{}
+		if err := g.AddEndpoint(method, s.endpoint(method, h),
+			micro.WithEndpointPendingLimits(64*1024, 64<<20)); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("add endpoint %s: %w", method, err)
+		}
+	}
+	return nil
+}
+
+// fail records why the service stopped on its own (first reason wins) and
+// signals Done.
+func (s *Service) fail(err error) {
+	s.failure.CompareAndSwap(nil, &err)
+	s.stopOnce.Do(func() { close(s.done) })
+}
+
+// Done is closed when the micro service stopped, by Stop or on its own
+// (a slow consumer, the connection closed); Err says why.
+func (s *Service) Done() <-chan struct{} { return s.done }
+
+// Err is the reason the service stopped on its own; nil after a plain Stop.
+func (s *Service) Err() error {
+	if p := s.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Registry is the service's own Prometheus registry (served on /metrics).
+func (s *Service) Registry() *prometheus.Registry { return s.met.reg }
+
+// isOperator compares tok with the configured operator token in constant
+// time; with no token configured nobody is an operator.
+func (s *Service) isOperator(tok string) bool {
+	return s.cfg.OperatorToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.OperatorToken)) == 1
+}
+
+// Ready reports whether the instance serves requests.
+func (s *Service) Ready() error {
+	if s.nc.Status() != nats.CONNECTED {
+		return fmt.Errorf("nats %s", s.nc.Status())
+	}
+	select {
+	case <-s.done:
+		return errors.New("service stopped")
+	default:
+	}
+	return nil
+}
+
+// Stop stops taking requests, lets in-flight ones finish for up to
+// Config.ShutdownGrace, stops the events consumer and returns. It does not
+// close the NATS connection.
+func (s *Service) Stop() {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if already {
+		return
+	}
+	// A plain Stop is no failure: take the slot the DoneHandler would fill.
+	var none error
+	s.failure.CompareAndSwap(nil, &none)
+	if err := s.svc.Stop(); err != nil {
+		s.log.Warn().Err(err).Msg("micro stop")
+	}
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(s.cfg.ShutdownGrace):
+		s.cancel()
+		<-waited
+	}
+	s.cancel()
+	s.cons.close()
+	s.stopOnce.Do(func() { close(s.done) })
+	s.log.Info().Msg("conference service stopped")
+}
+
+// endpoint adapts h to micro: the micro handler only takes a worker slot
+// (waiting at most until the caller's deadline) and hands the request to
+// a goroutine, so a slow platform call never holds up the endpoint.
+func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
+	st := s.stats[method]
+	return micro.HandlerFunc(func(req micro.Request) {
+		start := time.Now()
+		deadline := start.Add(s.cfg.methodTimeout(method))
+		if v := req.Headers().Get(contract.HeaderDeadline); v != "" {
+			if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+				deadline = time.UnixMilli(ms)
+			}
+		}
+		ctx, cancel := context.WithDeadline(s.base, deadline)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			cancel()
+			s.replyError(req, method, st, contract.Errorf(contract.CodeUnavailable, "service instance is stopping"))
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			cancel()
+			s.wg.Done()
+			// The caller has given up; answer anyway for the record.
+			s.replyError(req, method, st, contract.Errorf(contract.CodeTimeout, "deadline passed while queued"))
+			return
+		}
+		st.inflight.Add(1)
+		s.met.inflight.Inc()
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.sem; st.inflight.Add(-1); s.met.inflight.Dec() }()
+			defer cancel()
+			s.serve(ctx, method, st, req, h, start)
+		}()
+	})
+}
+
+func (s *Service) serve(ctx context.Context, method string, st *endpointStats, req micro.Request, h handlerFunc, start time.Time) {
+	hd := req.Headers()
+	c := &call{ctx: ctx, method: method, clientID: hd.Get(contract.HeaderClientID), reqID: hd.Get(contract.HeaderReqID), data: req.Data()}
+	c.log = s.log.With().Str(logging.Method, method).Str(logging.ClientID, c.clientID).Str(logging.ReqID, c.reqID).Logger()
+	if tok := hd.Get(contract.HeaderOperator); tok != "" {
+		c.operator = s.isOperator(tok)
+		if !c.operator {
+			c.log.Warn().Msg("wrong operator token")
+		}
+	}
+	var (
+		res  any
+		cerr *contract.Error
+	)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.Error().Interface("panic", r).Msg("handler panicked")
+				cerr = contract.Errorf(contract.CodeInternal, "internal error")
+			}
+		}()
+		switch {
+		case c.clientID == "":
+			cerr = contract.Errorf(contract.CodeInvalidRequest, "header %s is required", contract.HeaderClientID)
+		case !contract.ClientIDPattern.MatchString(c.clientID):
+			cerr = contract.Errorf(contract.CodeInvalidRequest, "header %s: bad client id", contract.HeaderClientID)
+		case ctx.Err() != nil:
+			cerr = contract.Errorf(contract.CodeTimeout, "deadline passed before the request started")
+		default:
+			res, cerr = h(c)
+		}
+	}()
+	s.met.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	if cerr != nil {
+		ev := c.log.Info()
+		if cerr.Code == contract.CodeInternal {
+			ev = c.log.Error()
+		}
+		ev.Str("code", string(cerr.Code)).Str("error", cerr.Message).Dur("took", time.Since(start)).Msg("request refused")
+		s.replyError(req, method, st, cerr)
+		return
+	}
+	var body []byte
+	if raw, ok := res.(json.RawMessage); ok {
+		body = raw
+	} else {
+		var err error
+		if body, err = json.Marshal(res); err != nil {
+			s.replyError(req, method, st, contract.Errorf(contract.CodeInternal, "encode reply: %v", err))
+			return
+		}
+	}
+	s.met.requests.WithLabelValues(method, "ok").Inc()
+	c.log.Debug().Dur("took", time.Since(start)).Msg("request done")
+	s.reply(req, &nats.Msg{Data: body})
+}
+
+// replyError answers with the micro error headers: Nats-Service-Error-Code
+// is the contract code, Nats-Service-Error the message, the body error.data.
+func (s *Service) replyError(req micro.Request, method string, st *endpointStats, e *contract.Error) {
+	st.errors.Add(1)
+	s.met.requests.WithLabelValues(method, string(e.Code)).Inc()
+	msg := e.Message
+	if msg == "" {
+		msg = contract.Spec(e.Code).Message
+	}
+	s.reply(req, &nats.Msg{Header: nats.Header{
+		micro.ErrorHeader:     []string{msg},
+		micro.ErrorCodeHeader: []string{string(e.Code)},
+	}, Data: e.Data})
+}
+
+// reply publishes m to the request's reply subject. It does not go through
+// micro.Request.Respond: that records the outcome in the request without a
+// lock, and micro reads it when its handler returns, which here is before
+// the worker answers.
+func (s *Service) reply(req micro.Request, m *nats.Msg) {
+	if req.Reply() == "" {
+		return
+	}
+	m.Subject = req.Reply()
+	if err := s.nc.PublishMsg(m); err != nil {
+		s.log.Warn().Err(err).Msg("reply not sent")
+	}
+}

@@ -1,0 +1,255 @@
+package conference
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"confapplet/pkg/contract"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Conference state lives in three JetStream KV buckets (file storage,
+// replicas configurable):
+//
+//	contract.ConfBucket         key <confid>            value: record (JSON)
+//	contract.OwnersBucket       key <clientid>.<confid> value: creation time (RFC 3339)
+//	contract.IdempotencyBucket  key <sha256 hex>        value: idemEntry (JSON), bucket TTL
+//
+// Every change of a record is a read-modify-write with the revision it read
+// (kv.Update), retried on a revision mismatch, so concurrent instances never
+// lose each other's update.
+
+// record is one conference as stored in ConfBucket. Its JSON is the format
+// documented in CONFIG.md.
+type record struct {
+	V         int                `json:"v"` // format version, 1
+	ConfID    string             `json:"confid"`
+	Owner     string             `json:"owner"`
+	Created   time.Time          `json:"created"`
+	State     int                `json:"state"` // contract.StateWaiting/Active/Ending
+	MaxMember int                `json:"maxmember"`
+	Recording bool               `json:"recording,omitempty"`
+	LastSeq   uint64             `json:"seq"`                 // highest event seq applied
+	MediaSeq  uint64             `json:"media_seq,omitempty"` // seq of the last recording event applied
+	Members   map[string]*member `json:"members"`             // callid → member
+}
+
+// member is one call of a conference.
+type member struct {
+	Number   string    `json:"number"`
+	State    string    `json:"state"` // contract.MemberRinging/Joined/Left/Failed
+	Result   int       `json:"result,omitempty"`
+	Muted    bool      `json:"muted,omitempty"`
+	Invited  time.Time `json:"invited,omitzero"`
+	Joined   string    `json:"jointime,omitempty"` // platform time, yyyyMMddHHmmss
+	Left     string    `json:"quittime,omitempty"`
+	MediaSeq uint64    `json:"media_seq,omitempty"` // seq of the last mute/unmute event applied
+}
+
+// terminal reports whether a member state never changes again.
+func terminal(state string) bool {
+	return state == contract.MemberLeft || state == contract.MemberFailed
+}
+
+// live counts members that are ringing or joined.
+func (r *record) live() int {
+	n := 0
+	for _, m := range r.Members {
+		if !terminal(m.State) {
+			n++
+		}
+	}
+	return n
+}
+
+// count is the number of members in the conference now (joined).
+func (r *record) count() int {
+	n := 0
+	for _, m := range r.Members {
+		if m.State == contract.MemberJoined {
+			n++
+		}
+	}
+	return n
+}
+
+// view is the GetConf result of r, members ordered by invitation time.
+func (r *record) view(loc *time.Location) contract.Conference {
+	c := contract.Conference{
+		ConfID: r.ConfID, Owner: r.Owner, State: r.State, Count: r.count(),
+		MaxMember: r.MaxMember, Created: r.Created.In(loc).Format(contract.TimeLayout),
+		Recording: r.Recording, LastSeq: r.LastSeq, Members: []contract.Member{},
+	}
+	for id, m := range r.Members {
+		cm := contract.Member{CallID: id, Number: m.Number, State: m.State, Result: m.Result,
+			Muted: m.Muted, Joined: m.Joined, Left: m.Left}
+		if !m.Invited.IsZero() {
+			cm.Invited = m.Invited.In(loc).Format(contract.TimeLayout)
+		}
+		c.Members = append(c.Members, cm)
+	}
+	sort.Slice(c.Members, func(i, j int) bool {
+		a, b := c.Members[i], c.Members[j]
+		if a.Invited != b.Invited {
+			return a.Invited < b.Invited
+		}
+		return a.CallID < b.CallID
+	})
+	return c
+}
+
+var errNoRecord = errors.New("no conference record")
+
+// store is the KV-backed state.
+type store struct {
+	confs  jetstream.KeyValue
+	owners jetstream.KeyValue
+	idem   jetstream.KeyValue
+	// onConflict counts revision conflicts (metrics).
+	onConflict func()
+}
+
+// openStore creates or binds the buckets.
+func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store, error) {
+	mk := func(name, desc string, ttl time.Duration, history uint8) (jetstream.KeyValue, error) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: name, Description: desc, Storage: jetstream.FileStorage,
+			Replicas: cfg.KVReplicas, TTL: ttl, History: history,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("kv bucket %s: %w", name, err)
+		}
+		return kv, nil
+	}
+	s := &store{onConflict: func() {}}
+	var err error
+	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", 0, 1); err != nil {
+		return nil, err
+	}
+	if s.owners, err = mk(contract.OwnersBucket, "confapplet owner index: <clientid>.<confid>", 0, 1); err != nil {
+		return nil, err
+	}
+	if s.idem, err = mk(contract.IdempotencyBucket, "confapplet idempotency keys", cfg.IdempotencyTTL, 1); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// get returns confID's record and its revision; errNoRecord when none.
+func (s *store) get(ctx context.Context, confID string) (*record, uint64, error) {
+	e, err := s.confs.Get(ctx, confID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, errNoRecord
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("kv get %s: %w", confID, err)
+	}
+	var r record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, 0, fmt.Errorf("kv record %s: %w", confID, err)
+	}
+	if r.Members == nil {
+		r.Members = map[string]*member{}
+	}
+	return &r, e.Revision(), nil
+}
+
+// create writes a new conference and its owner key.
+func (s *store) create(ctx context.Context, r *record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	// Put, not Create: a confid the platform reuses after a deletion this
+	// service missed replaces the stale record.
+	if _, err := s.confs.Put(ctx, r.ConfID, b); err != nil {
+		return fmt.Errorf("kv put %s: %w", r.ConfID, err)
+	}
+	if _, err := s.owners.Put(ctx, ownerKey(r.Owner, r.ConfID), []byte(r.Created.UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("kv put owner %s: %w", r.ConfID, err)
+	}
+	return nil
+}
+
+// errSkip returned by an update function leaves the record unchanged.
+var errSkip = errors.New("no change")
+
+// errRemove returned by an update function deletes the record.
+var errRemove = errors.New("remove record")
+
+// update applies fn to confID's record with optimistic concurrency: read,
+// change, kv.Update with the revision read; on a conflict read again and
+// re-apply. fn must be a pure function of the record it gets.
+func (s *store) update(ctx context.Context, confID string, fn func(*record) error) (*record, error) {
+	for attempt := 0; ; attempt++ {
+		r, rev, err := s.get(ctx, confID)
+		if err != nil {
+			return nil, err
+		}
+		switch err := fn(r); {
+		case errors.Is(err, errSkip):
+			return r, nil
+		case errors.Is(err, errRemove):
+			err := s.confs.Delete(ctx, confID, jetstream.LastRevision(rev))
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+				s.onConflict()
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("kv delete %s: %w", confID, err)
+			}
+			if err := s.owners.Delete(ctx, ownerKey(r.Owner, confID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil, fmt.Errorf("kv delete owner %s: %w", confID, err)
+			}
+			return nil, errRemove
+		case err != nil:
+			return r, err
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.confs.Update(ctx, confID, b, rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			s.onConflict()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kv update %s: %w", confID, err)
+		}
+		return r, nil
+	}
+}
+
+// owned lists the confids clientID owns.
+func (s *store) owned(ctx context.Context, clientID string) ([]string, error) {
+	l, err := s.owners.ListKeysFiltered(ctx, clientID+".*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return []string{}, nil
+		}
+		return nil, fmt.Errorf("kv list owner %s: %w", clientID, err)
+	}
+	ids := []string{}
+	seen := map[string]bool{}
+	for k := range l.Keys() {
+		id := k[strings.LastIndexByte(k, '.')+1:]
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+func ownerKey(clientID, confID string) string { return clientID + "." + confID }
