@@ -334,7 +334,7 @@ func TestSimulatorSwitch(t *testing.T) {
 	if n, _ := sim.Replicas(); n != 1 {
 		t.Errorf("simulator replicas %d by default, want 1", n)
 	}
-	if got := conf.Environment["YTX_BASE_URL"]; got != "http://ytxsim:8883" {
+	if got := conf.Environment["YTX_BASE_URL"]; got != "http://ytxsim:8883/2013-12-26" {
 		t.Errorf("default YTX_BASE_URL = %q, want the simulator", got)
 	}
 	for _, k := range []string{"YTX_ACCOUNT_SID", "YTX_AUTH_TOKEN", "YTX_APP_ID"} {
@@ -358,7 +358,7 @@ func TestSimulatorSwitch(t *testing.T) {
 
 	// Credentials set, simulator off.
 	real := map[string]string{
-		"YTX_BASE_URL": "https://app.cloopen.com:8883", "YTX_ACCOUNT_SID": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"YTX_BASE_URL": "https://app.cloopen.com:8883/2013-12-26", "YTX_ACCOUNT_SID": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"YTX_AUTH_TOKEN": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "YTX_APP_ID": "cccccccccccccccccccccccccccccccc",
 		"YTXSIM_REPLICAS": "0", "CALLBACK_SECRET": "s3cret",
 	}

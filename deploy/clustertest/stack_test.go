@@ -1,0 +1,182 @@
+//go:build cluster
+
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Settings the stack shares.
+const (
+	callbackSecret = "clustertest-secret"
+	operatorToken  = "clustertest-operator"
+	simSID         = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	simToken       = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	simAppID       = "cccccccccccccccccccccccccccccccc"
+)
+
+// svc is a confapplet service process with its ops HTTP port.
+type svc struct {
+	*proc
+	httpPort int
+}
+
+func (s *svc) base() string { return fmt.Sprintf("http://127.0.0.1:%d", s.httpPort) }
+
+func (s *svc) waitReady(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := waitHTTP(context.Background(), s.base()+"/readyz", d); err != nil {
+		t.Fatalf("%s: %v\n--- log tail ---\n%s", s.name, err, s.tail(6000))
+	}
+}
+
+// stack is every process of the test.
+type stack struct {
+	dir      string
+	nats     *natsCluster
+	callback *svc
+	confs    []*svc
+	edges    []*svc
+	sim      *svc
+}
+
+func (st *stack) all() []*proc {
+	var out []*proc
+	for _, e := range st.edges {
+		out = append(out, e.proc)
+	}
+	for _, c := range st.confs {
+		out = append(out, c.proc)
+	}
+	if st.callback != nil {
+		out = append(out, st.callback.proc)
+	}
+	if st.sim != nil {
+		out = append(out, st.sim.proc)
+	}
+	return out
+}
+
+func (st *stack) stop() {
+	// Edges first (they close browsers), then the rest, then NATS.
+	for _, p := range st.all() {
+		p.stop(10 * time.Second)
+	}
+	if st.nats != nil {
+		st.nats.stop()
+	}
+}
+
+// edgeURL is the WebSocket base URL of edge i.
+func (st *stack) edgeURL(i int) string {
+	return fmt.Sprintf("ws://127.0.0.1:%d", st.edges[i].httpPort)
+}
+
+// startStack builds the binaries and starts everything.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("CLUSTERTEST_KEEP") != "" {
+		d, err := os.MkdirTemp("", "clustertest-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	t.Logf("work dir (binaries, configs, logs): %s", dir)
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now()
+	natsBin := build(t, bin, "nats-server", "github.com/nats-io/nats-server/v2", filepath.Join(repoRoot, "deploy"))
+	edgeBin := build(t, bin, "svc-edge", "./svc-edge", repoRoot)
+	confBin := build(t, bin, "svc-conference", "./svc-conference", repoRoot)
+	cbBin := build(t, bin, "svc-callback", "./svc-callback", repoRoot)
+	simBin := build(t, bin, "ytxsim", "./deploy/ytxsim", repoRoot)
+	t.Logf("built 5 binaries in %s", time.Since(t0).Round(time.Millisecond))
+
+	st := &stack{dir: dir}
+	t.Cleanup(st.stop)
+
+	st.nats = startNATSCluster(t, natsBin, dir, 3)
+	natsURL := st.nats.urls()
+	t.Logf("NATS cluster up: %s", natsURL)
+
+	common := func(m map[string]string) map[string]string {
+		m["NATS_URL"] = natsURL
+		m["LOG_LEVEL"] = "info"
+		return m
+	}
+
+	// svc-callback first: it creates the events stream with 3 replicas.
+	cbPort := freePort(t)
+	st.callback = &svc{httpPort: cbPort, proc: newProc("svc-callback", cbBin, dir, nil, common(map[string]string{
+		"CALLBACK_ADDR":            fmt.Sprintf("127.0.0.1:%d", cbPort),
+		"CALLBACK_SECRET":          callbackSecret,
+		"CALLBACK_EVENTS_REPLICAS": "3",
+	}))}
+	st.callback.start(t)
+	st.callback.waitReady(t, 30*time.Second)
+
+	simPort := freePort(t)
+	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
+	for i := 1; i <= 2; i++ {
+		port := freePort(t)
+		c := &svc{httpPort: port, proc: newProc(fmt.Sprintf("svc-conference-%d", i), confBin, dir, nil, common(map[string]string{
+			"CONF_HTTP_ADDR":   fmt.Sprintf("127.0.0.1:%d", port),
+			"CONF_KV_REPLICAS": "3",
+			"CONF_INSTANCE":    fmt.Sprintf("conference-%d", i),
+			"YTX_BASE_URL":     simURL + "/2013-12-26",
+			"YTX_ACCOUNT_SID":  simSID,
+			"YTX_AUTH_TOKEN":   simToken,
+			"YTX_APP_ID":       simAppID,
+			// The test's owners invite faster than a person would.
+			"CONF_INVITE_RATE":        "20",
+			"CONF_INVITE_BURST":       "20",
+			"CONF_OPERATOR_TOKEN":     operatorToken,
+			"CONF_DEFAULT_MAX_MEMBER": "50",
+		}))}
+		st.confs = append(st.confs, c)
+		c.start(t)
+	}
+	for _, c := range st.confs {
+		c.waitReady(t, 30*time.Second)
+	}
+
+	st.sim = &svc{httpPort: simPort, proc: newProc("ytxsim", simBin, dir, nil, map[string]string{
+		"SIM_ADDR":        fmt.Sprintf("127.0.0.1:%d", simPort),
+		"SIM_NOTIFY_URL":  fmt.Sprintf("http://127.0.0.1:%d/yt/%s", cbPort, callbackSecret),
+		"YTX_ACCOUNT_SID": simSID,
+		"YTX_AUTH_TOKEN":  simToken,
+		"YTX_APP_ID":      simAppID,
+		"LOG_LEVEL":       "info",
+	})}
+	st.sim.start(t)
+	if err := waitHTTP(context.Background(), st.sim.base()+"/healthz", 30*time.Second); err != nil {
+		t.Fatalf("ytxsim: %v\n%s", err, st.sim.tail(4000))
+	}
+
+	for i := 1; i <= 2; i++ {
+		port := freePort(t)
+		e := &svc{httpPort: port, proc: newProc(fmt.Sprintf("svc-edge-%d", i), edgeBin, dir, nil, common(map[string]string{
+			"EDGE_ADDR":            fmt.Sprintf("127.0.0.1:%d", port),
+			"EDGE_INSTANCE_ID":     fmt.Sprintf("edge-%d", i),
+			"EDGE_SHUTDOWN_WINDOW": "2s",
+			"EDGE_SHUTDOWN_CAP":    "8s",
+		}))}
+		st.edges = append(st.edges, e)
+		e.start(t)
+	}
+	for _, e := range st.edges {
+		e.waitReady(t, 30*time.Second)
+	}
+	t.Logf("stack up in %s", time.Since(t0).Round(time.Millisecond))
+	return st
+}
