@@ -1,0 +1,389 @@
+package composetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Each Go service's environment twins follow one rule (docs/DESIGN-NOTES.md):
+// flag -foo-bar ↔ PREFIX_FOO_BAR, except the workspace-wide -nats (NATS_URL),
+// -log-level (LOG_LEVEL) and the platform's -ytx-* (YTX_*).
+var envPrefix = map[string]string{
+	"svc-edge":       "EDGE_",
+	"svc-conference": "CONF_",
+	"svc-callback":   "CALLBACK_",
+	"ytxsim":         "SIM_",
+}
+
+// addrVar is each service's listen-address variable; tests point it at a
+// free loopback port.
+var addrVar = map[string]string{
+	"svc-edge":       "EDGE_ADDR",
+	"svc-conference": "CONF_HTTP_ADDR",
+	"svc-callback":   "CALLBACK_ADDR",
+	"ytxsim":         "SIM_ADDR",
+}
+
+var (
+	flagLine   = regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-]*)`)
+	envInUsage = regexp.MustCompile(`\(([A-Z][A-Z0-9]*_[A-Z0-9_]+)\)`)
+	buildMu    sync.Mutex
+	buildDir   string
+	built      = map[string]error{}
+)
+
+// binPath builds service's binary once per test binary and returns its path.
+// A service whose main package does not exist yet is skipped, not failed, so
+// this test does not block the services' own work while they land.
+func binPath(t *testing.T, service string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	dir := goServices[service]
+	if _, err := os.Stat(filepath.Join(root, dir, "main.go")); err != nil {
+		t.Skipf("%s: no main package at %s yet", service, dir)
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "composetest-bin-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	out := filepath.Join(buildDir, filepath.Base(dir))
+	err, done := built[service]
+	if !done {
+		cmd := exec.Command("go", "build", "-o", out, "./"+dir)
+		cmd.Dir = root
+		var b []byte
+		b, err = cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("go build ./%s: %v\n%s", dir, err, b)
+		}
+		built[service] = err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// knownEnv is every environment variable service reads, learnt from its own
+// flag set: `-help` lists the flags; a flag whose usage names its variable
+// ("listen address (EDGE_ADDR)") reads that one, any other follows the rule.
+func knownEnv(t *testing.T, service string) map[string]bool {
+	t.Helper()
+	cmd := exec.Command(binPath(t, service), "-help")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, _ := cmd.CombinedOutput() // -help exits 0, 1 or 2 depending on the service
+	help := string(out)
+	locs := flagLine.FindAllStringSubmatchIndex(help, -1)
+	if len(locs) == 0 {
+		t.Fatalf("%s -help lists no flags:\n%s", service, out)
+	}
+	known := map[string]bool{}
+	for i, l := range locs {
+		name := help[l[2]:l[3]]
+		end := len(help)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		if named := envInUsage.FindAllStringSubmatch(help[l[1]:end], -1); len(named) > 0 {
+			for _, n := range named {
+				known[n[1]] = true
+			}
+			continue
+		}
+		switch {
+		case name == "nats":
+			known["NATS_URL"] = true
+		case name == "log-level":
+			known["LOG_LEVEL"] = true
+		case strings.HasPrefix(name, "ytx-"):
+			known["YTX_"+strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(name, "ytx-"), "-", "_"))] = true
+		default:
+			known[envPrefix[service]+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))] = true
+		}
+	}
+	if !known["NATS_URL"] && service != "ytxsim" {
+		t.Errorf("%s -help has no -nats flag", service)
+	}
+	return known
+}
+
+// hasFlag reports whether service's -help lists -flag.
+func hasFlag(t *testing.T, service, flag string) bool {
+	t.Helper()
+	cmd := exec.Command(binPath(t, service), "-help")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, _ := cmd.CombinedOutput()
+	for _, m := range flagLine.FindAllStringSubmatch(string(out), -1) {
+		if m[1] == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// TestComposeEnvIsKnown: every variable compose sets for a Go service is one
+// that service's configuration reads, and every service has -healthcheck.
+func TestComposeEnvIsKnown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the services")
+	}
+	p := load(t, nil)
+	for _, name := range sortedKeys(goServices) {
+		t.Run(name, func(t *testing.T) {
+			known := knownEnv(t, name)
+			if !hasFlag(t, name, "healthcheck") {
+				t.Errorf("%s has no -healthcheck flag (its Docker HEALTHCHECK and compose health check call it)", name)
+			}
+			if !known[addrVar[name]] {
+				t.Errorf("%s does not read %s (known: %v)", name, addrVar[name], sortedKeys(known))
+			}
+			for _, k := range sortedKeys(p.Services[name].Environment) {
+				if !known[k] {
+					t.Errorf("compose sets %s on %s, but %s does not read it (known: %v)", k, name, name, sortedKeys(known))
+				}
+			}
+		})
+	}
+}
+
+// natsCluster starts a 3-node JetStream cluster in this process (the
+// compose stack creates streams and buckets with 3 replicas, which a single
+// server refuses).
+func natsCluster(t *testing.T) string {
+	t.Helper()
+	ports := make([]int, 3)
+	for i := range ports {
+		ports[i] = freePort(t)
+	}
+	var routes []*url.URL
+	for _, p := range ports {
+		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	}
+	var urls []string
+	var servers []*server.Server
+	for i := range ports {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("nats-%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoSigs:     true,
+			NoLog:      true,
+			Cluster:    server.ClusterOpts{Name: "confapplet", Host: "127.0.0.1", Port: ports[i]},
+			Routes:     routes,
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		servers = append(servers, s)
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats not ready")
+		}
+		urls = append(urls, s.ClientURL())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range servers {
+		for s.JetStreamIsCurrent() == false || !s.JetStreamEnabled() {
+			if time.Now().After(deadline) {
+				t.Fatal("JetStream cluster did not form")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for time.Now().Before(deadline) {
+		leader := false
+		for _, s := range servers {
+			if s.JetStreamIsLeader() {
+				leader = true
+			}
+		}
+		if leader {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return strings.Join(urls, ",")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// running is a service started from its compose environment.
+type running struct {
+	name string
+	cmd  *exec.Cmd
+	env  []string
+	out  *bytes.Buffer
+	done chan error
+}
+
+// TestComposeEnvStartsServices starts every Go service with exactly the
+// environment compose gives it — only NATS_URL, the listen addresses and the
+// compose host names are rewritten to loopback — against a 3-node NATS
+// cluster, and waits until the binary's own -healthcheck (what Docker runs)
+// passes. A required variable that compose forgot makes the service exit,
+// and this test fail with the service's message.
+func TestComposeEnvStartsServices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the services")
+	}
+	p := load(t, nil)
+	natsURL := natsCluster(t)
+
+	ports := map[string]int{}
+	for name := range goServices {
+		ports[name] = freePort(t)
+	}
+	// Compose host names → loopback addresses of this test.
+	hosts := strings.NewReplacer(
+		"ytxsim:8883", fmt.Sprintf("127.0.0.1:%d", ports["ytxsim"]),
+		"lb:8081", fmt.Sprintf("127.0.0.1:%d", ports["svc-callback"]),
+		"lb:8080", fmt.Sprintf("127.0.0.1:%d", ports["svc-edge"]),
+	)
+	envOf := func(name string) []string {
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		for k, v := range p.Services[name].Environment {
+			if k == "NATS_URL" {
+				v = natsURL
+			}
+			env = append(env, k+"="+hosts.Replace(v))
+		}
+		return append(env, fmt.Sprintf("%s=127.0.0.1:%d", addrVar[name], ports[name]))
+	}
+
+	// Start order as compose's depends_on: callback, conference, edge, simulator.
+	order := []string{"svc-callback", "svc-conference", "svc-edge", "ytxsim"}
+	var procs []*running
+	t.Cleanup(func() {
+		for _, r := range procs {
+			if r.cmd.ProcessState == nil {
+				_ = r.cmd.Process.Signal(os.Interrupt)
+			}
+		}
+		for _, r := range procs {
+			select {
+			case <-r.done:
+			case <-time.After(15 * time.Second):
+				_ = r.cmd.Process.Kill()
+			}
+		}
+	})
+	for _, name := range order {
+		r := &running{name: name, env: envOf(name), out: &bytes.Buffer{}, done: make(chan error, 1)}
+		r.cmd = exec.Command(binPath(t, name))
+		r.cmd.Env = r.env
+		r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { r.done <- r.cmd.Wait() }()
+		procs = append(procs, r)
+		if err := waitHealthy(t, r, 30*time.Second); err != nil {
+			t.Fatalf("%s with its compose environment: %v\n--- output ---\n%s", name, err, tailOf(r.out.String(), 4000))
+		}
+		t.Logf("%s healthy with its compose environment", name)
+	}
+}
+
+// waitHealthy runs `<binary> -healthcheck` with r's environment, as Docker's
+// HEALTHCHECK does, until it exits 0.
+func waitHealthy(t *testing.T, r *running, d time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var last string
+	for {
+		select {
+		case err := <-r.done:
+			r.done <- err
+			return fmt.Errorf("exited: %v", err)
+		default:
+		}
+		hc := exec.CommandContext(ctx, r.cmd.Path, "-healthcheck")
+		hc.Env = r.env
+		out, err := hc.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		last = fmt.Sprintf("%v: %s", err, bytes.TrimSpace(out))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("-healthcheck still failing after %s: %s", d, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestRequiredVariableMissing is the control of the test above: without a
+// variable its service requires, the service must refuse to start, so a
+// forgotten variable in docker-compose.yml cannot pass unnoticed.
+func TestRequiredVariableMissing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the services")
+	}
+	p := load(t, nil)
+	env := []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("CALLBACK_ADDR=127.0.0.1:%d", freePort(t)), "NATS_URL=nats://127.0.0.1:1"}
+	for k, v := range p.Services["svc-callback"].Environment {
+		if k != "CALLBACK_SECRET" && k != "NATS_URL" {
+			env = append(env, k+"="+v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath(t, "svc-callback"))
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("svc-callback without CALLBACK_SECRET: want a quick config error, got %v\n%s", err, out)
+	}
+	if !strings.Contains(strings.ToLower(string(out)), "secret") {
+		t.Errorf("the error should name the secret:\n%s", out)
+	}
+}
