@@ -1,0 +1,233 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/natsembed"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+)
+
+const testSecret = "s3cr3t-Path"
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one embedded NATS plus any number of svc-callback instances.
+type env struct {
+	t  *testing.T
+	ns *natsembed.Server
+	js jetstream.JetStream
+}
+
+type instance struct {
+	srv  *Server
+	http *httptest.Server
+	logs *syncBuffer
+	nc   *nats.Conn
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ns := natsembed.Run(t)
+	nc := natsembed.Connect(t, ns)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, ns: ns, js: js}
+}
+
+// clientOpts make a connection that comes back quickly after a NATS restart
+// and fails at once while NATS is away (as Run's does).
+func clientOpts() []nats.Option {
+	return []nats.Option{
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(20 * time.Millisecond),
+		nats.ReconnectBufSize(-1),
+	}
+}
+
+func (e *env) start(mod func(*Config)) *instance {
+	e.t.Helper()
+	nc := natsembed.Connect(e.t, e.ns, clientOpts()...)
+	cfg := Config{Secret: testSecret, PublishTimeout: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	logs := &syncBuffer{}
+	s, err := New(cfg, nc, zerolog.New(logs))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	e.t.Cleanup(hs.Close)
+	return &instance{srv: s, http: hs, logs: logs, nc: nc}
+}
+
+// post sends body to /yt/<secret>/<kind> and returns status and body.
+func (in *instance) post(t *testing.T, secret, kind, contentType, body string) (int, string) {
+	t.Helper()
+	code, b, err := in.postErr(secret, kind, contentType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, b
+}
+
+// postErr is post for other goroutines than the test's.
+func (in *instance) postErr(secret, kind, contentType, body string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, in.http.URL+"/yt/"+secret+"/"+kind, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := in.http.Client().Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// stopNATS stops ns and returns its port, so startNATS can bring it back
+// on the same port and store after a while (natsembed.Restart does both at
+// once, leaving no time in which NATS is away).
+func stopNATS(ns *natsembed.Server) int {
+	port := ns.Server.Addr().(*net.TCPAddr).Port
+	ns.Server.Shutdown()
+	ns.Server.WaitForShutdown()
+	return port
+}
+
+func startNATS(t *testing.T, port int, storeDir string) *natsembed.Server {
+	t.Helper()
+	ns, err := natsembed.Start(natsembed.Options{Port: port, StoreDir: storeDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// reconnectJS gives the test a fresh JetStream handle on a restarted server.
+func reconnectJS(t *testing.T, ns *natsembed.Server) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(natsembed.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func (in *instance) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := in.http.Client().Get(in.http.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (in *instance) outcome(kind, outcome string) float64 {
+	return testutil.ToFloat64(in.srv.metrics.callbacks.WithLabelValues(kind, outcome))
+}
+
+// events returns every stored event of the stream in stream order (all
+// conferences, or only confID's when given).
+func (e *env) events(confID string) []contract.Event {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, contract.EventsStream)
+	if err != nil {
+		if err == jetstream.ErrStreamNotFound {
+			return nil
+		}
+		e.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []contract.Event
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			e.t.Fatalf("get %d: %v", seq, err)
+		}
+		var ev contract.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			e.t.Fatalf("stored event %d: %v", seq, err)
+		}
+		if m.Subject != contract.EventsSubject(ev.ConfID) {
+			e.t.Fatalf("event of %s stored on %s", ev.ConfID, m.Subject)
+		}
+		if confID == "" || ev.ConfID == confID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const callA = "0123456789abcdef0123456789ABCDEF"
+const callB = "fedcba9876543210fedcba9876543210"
+
+func xmlBody(root string, fields ...string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><` + root + `>`)
+	for i := 0; i+1 < len(fields); i += 2 {
+		b.WriteString("<" + fields[i] + ">" + fields[i+1] + "</" + fields[i] + ">")
+	}
+	b.WriteString(`</` + root + `>`)
+	return b.String()
+}

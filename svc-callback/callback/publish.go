@@ -1,0 +1,256 @@
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/streams"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers svc-callback sets on every stored event, beside Nats-Msg-Id.
+const (
+	// HeaderEventKey is the event's identity key (identity.Key).
+	HeaderEventKey = "Confapplet-Event-Key"
+	// HeaderEventSeq is the event's per-conference sequence (Event.Seq).
+	HeaderEventSeq = "Confapplet-Event-Seq"
+)
+
+// errUnavailable wraps every failure to store an event (→ 503).
+var errUnavailable = errors.New("event store unavailable")
+
+// publisher stores events in the events stream with dense per-conference
+// sequences. See DESIGN in CONFIG.md ("Sequences and duplicates").
+type publisher struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	cfg streams.EventsConfig
+
+	mu     sync.Mutex
+	stream jetstream.Stream // nil until ensured (again)
+
+	conflicts func() // counts a wrong-last-sequence retry
+
+	// beforePublish, when set (tests), runs between reading the last event
+	// and publishing: where another instance may interleave.
+	beforePublish func(ev *contract.Event)
+
+	// confs serialises the publishes of one conference inside this
+	// process, so optimistic-concurrency conflicts only happen between
+	// instances (without it, N concurrent callbacks of one conference
+	// would cost O(N²) round trips).
+	confsMu sync.Mutex
+	confs   map[string]*confLock
+}
+
+type confLock struct {
+	ch   chan struct{} // a 1-slot semaphore, so waiting honours ctx
+	refs int
+}
+
+// lockConf waits for the conference's turn; the returned func releases it.
+func (p *publisher) lockConf(ctx context.Context, confID string) (func(), error) {
+	p.confsMu.Lock()
+	if p.confs == nil {
+		p.confs = map[string]*confLock{}
+	}
+	l := p.confs[confID]
+	if l == nil {
+		l = &confLock{ch: make(chan struct{}, 1)}
+		p.confs[confID] = l
+	}
+	l.refs++
+	p.confsMu.Unlock()
+	drop := func() {
+		p.confsMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(p.confs, confID)
+		}
+		p.confsMu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		return nil, ctx.Err()
+	}
+}
+
+// published is what happened to one event.
+type published struct {
+	Duplicate bool
+	Seq       uint64 // per-conference seq (0 when a duplicate's is unknown)
+	StreamSeq uint64
+	Attempts  int
+}
+
+// ensure returns the events stream, creating or updating it once.
+func (p *publisher) ensure(ctx context.Context) (jetstream.Stream, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stream != nil {
+		return p.stream, nil
+	}
+	s, err := streams.EnsureEvents(ctx, p.js, p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.stream = s
+	return s, nil
+}
+
+// forget drops the cached stream so the next callback ensures it again
+// (after the stream was deleted or NATS came back without it).
+func (p *publisher) forget() {
+	p.mu.Lock()
+	p.stream = nil
+	p.mu.Unlock()
+}
+
+// publish stores ev on its conference's subject and returns once JetStream
+// has acknowledged it (or recognised it as a duplicate).
+//
+// Sequencing: read the subject's last stored message (a direct get), take
+// its Event.Seq, publish ev with Seq+1 and
+// Nats-Expected-Last-Subject-Sequence = that message's stream sequence (0 if
+// none). If another instance stored an event in between, JetStream refuses
+// with "wrong last sequence" and we read again. Nats-Msg-Id makes a
+// platform retry a duplicate: JetStream acks it with the first copy's stream
+// sequence and stores nothing. Should the latest stored event already carry
+// this event's key, the retry is answered as a duplicate without publishing.
+func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity) (published, error) {
+	if !p.nc.IsConnected() {
+		return published{}, fmt.Errorf("%w: not connected to NATS (%s)", errUnavailable, p.nc.Status())
+	}
+	unlock, err := p.lockConf(ctx, ev.ConfID)
+	if err != nil {
+		return published{}, fmt.Errorf("%w: waiting for conference %s: %v", errUnavailable, ev.ConfID, err)
+	}
+	defer unlock()
+	subj := contract.EventsSubject(ev.ConfID)
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		stream, err := p.ensure(ctx)
+		if err != nil {
+			return published{}, fmt.Errorf("%w: %v", errUnavailable, err)
+		}
+		var lastStreamSeq, lastSeq uint64
+		last, err := stream.GetLastMsgForSubject(ctx, subj)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			p.forgetIfGone(err)
+			return published{}, fmt.Errorf("%w: last event of %s: %v", errUnavailable, subj, err)
+		default:
+			lastStreamSeq = last.Sequence
+			if lastSeq, err = eventSeq(last); err != nil {
+				return published{}, fmt.Errorf("%w: last event of %s (stream seq %d): %v", errUnavailable, subj, last.Sequence, err)
+			}
+			if last.Header.Get(HeaderEventKey) == id.Key {
+				return published{Duplicate: true, Seq: lastSeq, StreamSeq: last.Sequence, Attempts: attempt}, nil
+			}
+		}
+
+		ev.Seq = lastSeq + 1
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return published{}, err
+		}
+		if p.beforePublish != nil {
+			p.beforePublish(ev)
+		}
+		msg := nats.NewMsg(subj)
+		msg.Data = data
+		msg.Header.Set(HeaderEventKey, id.Key)
+		msg.Header.Set(HeaderEventSeq, strconv.FormatUint(ev.Seq, 10))
+		ack, err := p.js.PublishMsg(ctx, msg,
+			jetstream.WithMsgID(id.msgID(lastSeq)),
+			jetstream.WithExpectStream(contract.EventsStream),
+			jetstream.WithExpectLastSequencePerSubject(lastStreamSeq))
+		if isWrongLastSeq(err) {
+			if p.conflicts != nil {
+				p.conflicts()
+			}
+			// Another instance got there first: back off a little (with
+			// jitter, so contenders spread out) and read again.
+			t := time.NewTimer(backoff/2 + rand.N(backoff))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return published{}, fmt.Errorf("%w: %v after %d attempts", errUnavailable, ctx.Err(), attempt)
+			case <-t.C:
+			}
+			backoff = min(2*backoff, 50*time.Millisecond)
+			continue
+		}
+		if err != nil {
+			p.forgetIfGone(err)
+			return published{}, fmt.Errorf("%w: publish on %s: %v", errUnavailable, subj, err)
+		}
+		if ack.Duplicate {
+			return published{Duplicate: true, StreamSeq: ack.Sequence, Attempts: attempt}, nil
+		}
+		return published{Seq: ev.Seq, StreamSeq: ack.Sequence, Attempts: attempt}, nil
+	}
+}
+
+// eventSeq reads the per-conference sequence of a stored event.
+func eventSeq(m *jetstream.RawStreamMsg) (uint64, error) {
+	if v := m.Header.Get(HeaderEventSeq); v != "" {
+		return strconv.ParseUint(v, 10, 64)
+	}
+	var e struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(m.Data, &e); err != nil {
+		return 0, err
+	}
+	if e.Seq == 0 {
+		return 0, errors.New("stored event has no seq")
+	}
+	return e.Seq, nil
+}
+
+func isWrongLastSeq(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if err == nil || !errors.As(err, &jsErr) || jsErr.APIError() == nil {
+		return false
+	}
+	c := jsErr.APIError().ErrorCode
+	return c == jetstream.JSErrCodeStreamWrongLastSequence || c == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+func (p *publisher) forgetIfGone(err error) {
+	var jsErr jetstream.JetStreamError
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		(errors.As(err, &jsErr) && jsErr.APIError() != nil && jsErr.APIError().ErrorCode == jetstream.JSErrCodeStreamNotFound) {
+		p.forget()
+	}
+}
+
+// reachable reports whether the stream answers (for /readyz).
+func (p *publisher) reachable(ctx context.Context) error {
+	if !p.nc.IsConnected() {
+		return fmt.Errorf("NATS %s", p.nc.Status())
+	}
+	s, err := p.ensure(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Info(ctx); err != nil {
+		p.forgetIfGone(err)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package callback
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/logging"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Ack is the answer to every stored callback: the acknowledgement the
+// platform documents for its status pushes (API.md §5.1, lowercase
+// "statuscode"). It is a <Response> document, so an IVR interpreter reads it
+// as a command document with nothing to do, like the empty command
+// <Response></Response> (which API.md marks as inferred). Our conferences
+// are driven by REST, so no callback needs an IVR command in its answer.
+const Ack = `<?xml version="1.0" encoding="UTF-8"?><Response><statuscode>000000</statuscode></Response>`
+
+// rawLogLimit bounds the raw body quoted in a "bad callback" log line.
+const rawLogLimit = 1024
+
+// routes is the whole HTTP surface of svc-callback:
+//
+//	POST /yt/{secret}/{kind}   a platform callback; kind ∈ contract.CallbackKinds
+//	GET  /healthz              the process is up
+//	GET  /readyz               NATS connected and the events stream reachable
+//	GET  /metrics              Prometheus, the server's own registry
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/yt/", s.handleCallback())
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", s.handleReadyz())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	return mux
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+}
+
+func (s *Server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.pub.reachable(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+}
+
+// handleCallback serves /yt/{secret}/{kind}. Order of checks: source
+// address (403), secret and kind (404, the same answer as any unknown
+// path), method (405), body size (413), body (400), store (503), then 200
+// with Ack.
+func (s *Server) handleCallback() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := s.log.With().Str("remote", hostOnly(r.RemoteAddr)).Logger()
+		if !s.sourceOK(r) {
+			s.count(kindUnknown, outcomeDenied)
+			log.Warn().Msg("callback from a source outside the allow-list")
+			http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
+			return
+		}
+		secret, kind, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/yt/"), "/")
+		secretOK := s.secretOK(secret)
+		if !ok || !secretOK || !slices.Contains(contract.CallbackKinds, kind) {
+			s.count(kindUnknown, outcomeNotFound)
+			log.Warn().Bool("secret_ok", secretOK).Str("kind", truncate([]byte(kind), 32)).Msg("callback on an unknown path")
+			http.NotFound(w, r)
+			return
+		}
+		log = log.With().Str("kind", kind).Logger()
+		if r.Method != http.MethodPost {
+			s.count(kind, outcomeBadMethod)
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		received := s.now()
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				s.count(kind, outcomeTooLarge)
+				log.Warn().Int64("limit", s.cfg.MaxBody).Str("raw", truncate(body, rawLogLimit)).Msg("callback body too large")
+				http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
+				return
+			}
+			s.count(kind, outcomeBadRequest)
+			log.Warn().Err(err).Msg("callback body unreadable")
+			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+			return
+		}
+		f, err := parseBody(body)
+		var ev *contract.Event
+		if err == nil {
+			ev, err = buildEvent(kind, f, s.loc, received)
+		}
+		if err != nil {
+			s.count(kind, outcomeBadRequest)
+			log.Warn().Err(err).Str("content_type", r.Header.Get("Content-Type")).
+				Str("raw", truncate(body, rawLogLimit)).Msg("callback not understood; not published")
+			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+			return
+		}
+		log = log.With().Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID).Logger()
+
+		// The platform hanging up must not abandon a publish half-way; the
+		// work is bounded by PublishTimeout instead.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
+		defer cancel()
+		start := time.Now()
+		res, err := s.pub.publish(ctx, ev, identify(ev))
+		s.metrics.latency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.count(kind, outcomeUnavailable)
+			log.Error().Err(err).Msg("callback not stored; answering 503 so the platform retries")
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+			return
+		}
+		if res.Duplicate {
+			s.count(kind, outcomeDuplicate)
+			s.metrics.duplicates.WithLabelValues(kind).Inc()
+		} else {
+			s.count(kind, outcomePublished)
+		}
+		log.Info().Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
+			Int("attempts", res.Attempts).Str("time", ev.Time).Msg("callback stored")
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		_, _ = io.WriteString(w, Ack)
+	})
+}
+
+func (s *Server) count(kind, outcome string) {
+	s.metrics.callbacks.WithLabelValues(kind, outcome).Inc()
+}

@@ -1,0 +1,241 @@
+// Package callback is svc-callback: the HTTP endpoint the telephony platform
+// calls. It authenticates a callback (a secret in the path, optionally a
+// source-address allow-list), parses it strictly, stores it as a
+// contract.Event on conf.<confid>.events through JetStream (de-duplicated,
+// with a dense per-conference sequence) and only then answers the platform.
+//
+// API surface: New (in-process, on a NATS connection you own) and Run (the
+// binary: flags, environment, NATS connection, HTTP server). Routes are in
+// routes.go, parsing in parse.go, publishing in publish.go.
+package callback
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"confapplet/pkg/logging"
+	"confapplet/pkg/streams"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Server is one svc-callback instance. Any number of instances may share a
+// NATS system: sequences stay dense and ordered.
+type Server struct {
+	cfg     Config
+	log     zerolog.Logger
+	loc     *time.Location
+	secret  []byte
+	pub     *publisher
+	metrics *metrics
+	handler http.Handler
+	now     func() time.Time
+}
+
+// New returns a Server publishing through nc (which the caller owns and
+// closes). cfg's zero fields take the defaults; cfg.Secret is required
+// unless cfg.Local. New tries to create the events stream once; if NATS
+// is unreachable it still returns, and the stream is ensured on the first
+// callback (until then callbacks get 503 and /readyz fails).
+func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("svc-callback config: %w", err)
+	}
+	if nc == nil {
+		return nil, errors.New("svc-callback: nil NATS connection")
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("svc-callback: jetstream: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     log,
+		loc:     loc,
+		secret:  []byte(cfg.Secret),
+		metrics: newMetrics(),
+		now:     time.Now,
+	}
+	s.pub = &publisher{
+		nc: nc,
+		js: js,
+		cfg: streams.EventsConfig{
+			Replicas:   cfg.EventsReplicas,
+			MaxAge:     cfg.EventsMaxAge,
+			Duplicates: cfg.EventsDuplicateWindow,
+		},
+		conflicts: s.metrics.conflicts.Inc,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.PublishTimeout)
+	defer cancel()
+	if _, err := s.pub.ensure(ctx); err != nil {
+		log.Warn().Err(err).Msg("events stream not ensured yet; will retry on the first callback")
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler serves the callback routes and /healthz, /readyz, /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry is the server's own Prometheus registry (what /metrics serves).
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// Config is the effective configuration (defaults applied).
+func (s *Server) Config() Config { return s.cfg }
+
+// secretOK compares in constant time (for equal lengths; the length of the
+// configured secret is not a secret worth hiding).
+func (s *Server) secretOK(got string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), s.secret) == 1
+}
+
+// sourceOK applies the CIDR allow-list to the peer address.
+func (s *Server) sourceOK(r *http.Request) bool {
+	if len(s.cfg.AllowCIDRs) == 0 {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range s.cfg.AllowCIDRs {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Run is the svc-callback binary: it reads flags (args) and environment
+// (getenv), connects to NATS, serves HTTP until ctx ends, then shuts down
+// gracefully. With -healthcheck it only GETs /healthz and returns.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, opt, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if opt.healthcheck {
+		return healthcheck(ctx, cfg.Addr)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogLevel, "svc-callback")
+
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("svc-callback"),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(500*time.Millisecond),
+		// No reconnect buffer: while NATS is away a publish fails at once
+		// and the platform gets 503 (it retries), instead of a request
+		// that waits and a buffered publish sent after we answered.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS disconnected")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("connect NATS %s: %w", cfg.NATSURL, err)
+	}
+	defer nc.Close()
+
+	s, err := New(cfg, nc, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	log.Info().Str("addr", ln.Addr().String()).Bool("local", cfg.Local).
+		Int("allow_cidrs", len(cfg.AllowCIDRs)).Msg("listening")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error().Err(err).Msg("http serve")
+	}
+	if derr := nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+		log.Warn().Err(derr).Msg("NATS drain")
+	}
+	log.Info().Msg("stopped")
+	return err
+}
+
+// healthcheck GETs /healthz on addr (":8081" means 127.0.0.1:8081).
+func healthcheck(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s", resp.Status)
+	}
+	return nil
+}
+
+// hostOnly strips a port, for log lines.
+func hostOnly(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return strings.TrimSpace(remote)
+}
