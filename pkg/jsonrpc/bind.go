@@ -1,0 +1,257 @@
+package jsonrpc
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"confapplet/pkg/contract"
+)
+
+// Args are bound params: each present param of the method's spec, in spec
+// order, with a canonical JSON value (strings without escapes, integers as
+// plain digits). Absent optional params are left out.
+type Args struct {
+	names  []string
+	values []json.RawMessage
+}
+
+// Len is the number of params present.
+func (a Args) Len() int { return len(a.names) }
+
+// Get returns the canonical JSON value of param name.
+func (a Args) Get(name string) (json.RawMessage, bool) {
+	for i, n := range a.names {
+		if n == name {
+			return a.values[i], true
+		}
+	}
+	return nil, false
+}
+
+// String returns the value of a string param ("" when absent).
+func (a Args) String(name string) string {
+	v, ok := a.Get(name)
+	if !ok {
+		return ""
+	}
+	s, _ := stringValue(v)
+	return s
+}
+
+// Uint returns the value of an integer param; ok is false when absent.
+func (a Args) Uint(name string) (n uint64, ok bool) {
+	v, ok := a.Get(name)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	return n, err == nil
+}
+
+// AppendObject appends the params as one JSON object by name, which is the
+// request body the conference service expects (contract.*Request).
+func (a Args) AppendObject(dst []byte) []byte {
+	dst = append(dst, '{')
+	for i, n := range a.names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, n)
+		dst = append(dst, ':')
+		dst = append(dst, a.values[i]...)
+	}
+	return append(dst, '}')
+}
+
+// Hand-written equivalents of contract.ConfIDPattern, CallIDPattern and
+// KeyPattern (regexp is ten times slower; TestPatterns keeps them equal).
+func isConfID(s string) bool { return len(s) >= 4 && len(s) <= 8 && allDigits(s) }
+
+func isCallID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isKey(s string) bool {
+	if len(s) < 1 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// isNumber accepts one phone number of a KindNumbers param: 3–24 digits with
+// an optional leading '+'. Which numbers may really be dialled is the
+// conference service's allow-list.
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	return len(s) >= 3 && len(s) <= 24 && allDigits(s)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// maxNumbers bounds the numbers of one KindNumbers param.
+const maxNumbers = 32
+
+// Bind checks raw params (an array, an object, or nil for none) against
+// spec: by position in spec order (params that are Optional and not
+// Positional may only be named), or by name. Any mismatch is a -32602 error
+// whose message names the param.
+func Bind(spec contract.Method, raw json.RawMessage) (Args, *Error) {
+	var a Args
+	n := len(spec.Params)
+	if n > 0 {
+		a.names = make([]string, 0, n)
+		a.values = make([]json.RawMessage, 0, n)
+	}
+	var got []json.RawMessage // by spec index
+	if n > 0 {
+		got = make([]json.RawMessage, n)
+	}
+	var perr *Error
+	switch {
+	case len(raw) == 0:
+	case raw[0] == '[':
+		pos := 0
+		err := eachElement(raw, func(v json.RawMessage) bool {
+			for pos < n && spec.Params[pos].Optional && !spec.Params[pos].Positional {
+				pos++
+			}
+			if pos >= n {
+				perr = invalidParams("too many params: " + spec.Name + " takes at most " + strconv.Itoa(positional(spec)) + " by position")
+				return false
+			}
+			got[pos] = v
+			pos++
+			return true
+		})
+		if err != nil && perr == nil {
+			perr = invalidParams("invalid params")
+		}
+	case raw[0] == '{':
+		err := eachMember(raw, func(k string, v json.RawMessage) bool {
+			idx := -1
+			for i := range spec.Params {
+				if spec.Params[i].Name == k {
+					idx = i
+					break
+				}
+			}
+			if idx < 0 {
+				perr = invalidParams("unknown param " + quote(k))
+				return false
+			}
+			if got[idx] != nil {
+				perr = invalidParams("repeated param " + quote(k))
+				return false
+			}
+			got[idx] = v
+			return true
+		})
+		if err != nil && perr == nil {
+			perr = invalidParams("invalid params")
+		}
+	default:
+		perr = newError(CodeInvalidRequest, msgParams)
+	}
+	if perr != nil {
+		return Args{}, perr
+	}
+	for i, p := range spec.Params {
+		v := got[i]
+		if v == nil {
+			if !p.Optional {
+				return Args{}, invalidParams("missing param " + quote(p.Name))
+			}
+			continue
+		}
+		cv, msg := check(p, v)
+		if msg != "" {
+			return Args{}, invalidParams("param " + quote(p.Name) + " " + msg)
+		}
+		a.names = append(a.names, p.Name)
+		a.values = append(a.values, cv)
+	}
+	return a, nil
+}
+
+func positional(spec contract.Method) int {
+	k := 0
+	for _, p := range spec.Params {
+		if !p.Optional || p.Positional {
+			k++
+		}
+	}
+	return k
+}
+
+func invalidParams(msg string) *Error { return newError(CodeInvalidParams, msg) }
+
+// check validates v against p's kind and returns its canonical form, or a
+// message saying what is wrong.
+func check(p contract.Param, v json.RawMessage) (json.RawMessage, string) {
+	switch p.Kind {
+	case contract.KindConfID:
+		return checkString(v, "must be a string of 4 to 8 digits", isConfID)
+	case contract.KindCallID:
+		return checkString(v, "must be a string of 32 letters or digits", isCallID)
+	case contract.KindKey:
+		return checkString(v, "must be a string of 1 to 128 printable ASCII characters", isKey)
+	case contract.KindNumbers:
+		return checkString(v, "must be a string of phone numbers (digits, optional leading +) joined by '#'", validNumbers)
+	case contract.KindInt:
+		if _, err := strconv.ParseInt(string(v), 10, 32); err != nil {
+			return nil, "must be an integer"
+		}
+		return v, ""
+	case contract.KindSeq:
+		if _, err := strconv.ParseUint(string(v), 10, 64); err != nil {
+			return nil, "must be a non-negative integer"
+		}
+		return v, ""
+	}
+	return nil, "has an unknown kind"
+}
+
+func checkString(v json.RawMessage, msg string, ok func(string) bool) (json.RawMessage, string) {
+	s, isStr := stringValue(v)
+	if !isStr || !ok(s) {
+		return nil, msg
+	}
+	if len(v) == len(s)+2 {
+		return v, "" // no escapes: already canonical
+	}
+	return appendString(nil, s), ""
+}
+
+func validNumbers(s string) bool {
+	if s == "" || strings.Count(s, "#") >= maxNumbers {
+		return false
+	}
+	for seg := range strings.SplitSeq(s, "#") {
+		if !isNumber(seg) {
+			return false
+		}
+	}
+	return true
+}
