@@ -241,7 +241,8 @@ func apply(r *record, e *contract.Event) error {
 		nt, _ := strconv.Atoi(e.Media["notifytype"])
 		switch nt {
 		case mediaMute, mediaUnmute:
-			m := r.Members[e.CallID]
+			// A mute may overtake its member's invite result: keep it.
+			m := mem()
 			if m != nil && e.Seq > m.MediaSeq {
 				m.Muted, m.MediaSeq, changed = nt == mediaMute, e.Seq, true
 			}

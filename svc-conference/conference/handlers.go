@@ -56,7 +56,7 @@ func (s *Service) authorize(c *call, r *record) *contract.Error {
 	if c.operator || r.Owner == c.clientID {
 		return nil
 	}
-	c.log.Warn().Str(logging.ConfID, r.ConfID).Msg("forbidden: not the owner")
+	c.log.Warn().Msg("forbidden: not the owner")
 	return contract.Errorf(contract.CodeForbidden, "conference %s belongs to another client", r.ConfID)
 }
 
@@ -65,11 +65,20 @@ func (s *Service) loadOwned(c *call, confID string) (*record, *contract.Error) {
 	if e := checkConfID(confID); e != nil {
 		return nil, e
 	}
+	c.withConf(confID)
 	r, e := s.load(c, confID)
 	if e != nil {
 		return nil, e
 	}
 	return r, s.authorize(c, r)
+}
+
+// withConf adds conf_id to the call's log fields, once.
+func (c *call) withConf(confID string) {
+	if c.confID == "" {
+		c.confID = confID
+		c.log = c.log.With().Str(logging.ConfID, confID).Logger()
+	}
 }
 
 func (s *Service) internal(c *call, err error) *contract.Error {
@@ -224,9 +233,9 @@ func (s *Service) dismissConf(c *call) (any, *contract.Error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoRecord) && !errors.Is(err, errRemove) {
-		c.log.Warn().Err(err).Str(logging.ConfID, req.ConfID).Msg("dismissed, state not updated")
+		c.log.Warn().Err(err).Msg("dismissed, state not updated")
 	}
-	c.log.Info().Str(logging.ConfID, req.ConfID).Msg("conference dismissed")
+	c.log.Info().Msg("conference dismissed")
 	return nil, nil
 }
 
@@ -238,8 +247,7 @@ func (s *Service) inviteJoinConf(c *call) (any, *contract.Error) {
 	if e := checkConfID(req.ConfID); e != nil {
 		return nil, e
 	}
-	log := c.log.With().Str(logging.ConfID, req.ConfID).Logger()
-	c.log = log
+	c.withConf(req.ConfID)
 	numbers, e := s.guard.numbers(req.Number)
 	if e != nil {
 		if e.Code != contract.CodeInvalidParams {
@@ -354,7 +362,7 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	if err := s.platform(c, "QuitConf", func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) }); err != nil {
 		return nil, platformError(err)
 	}
-	c.log.Info().Str(logging.ConfID, req.ConfID).Str(logging.CallID, req.CallID).Msg("member removed")
+	c.log.Info().Str(logging.CallID, req.CallID).Msg("member removed")
 	return nil, nil
 }
 

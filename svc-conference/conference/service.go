@@ -75,6 +75,7 @@ type call struct {
 	clientID string
 	operator bool
 	reqID    string
+	confID   string // set by withConf
 	data     []byte
 	log      zerolog.Logger
 }
@@ -116,6 +117,11 @@ func New(cfg Config, nc *nats.Conn, p Platform, log zerolog.Logger) (*Service, e
 	if err := s.register(); err != nil {
 		s.cons.close()
 		return nil, err
+	}
+	// The endpoints' subscriptions reach the server before New returns.
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("flush: %w", err)
 	}
 	log.Info().Str("version", contract.ServiceVersion).Int("concurrency", cfg.Concurrency).Msg("conference service started")
 	return s, nil
