@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"confapplet/pkg/client"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -322,6 +326,60 @@ func TestComposeEnvStartsServices(t *testing.T) {
 			t.Fatalf("%s with its compose environment: %v\n--- output ---\n%s", name, err, tailOf(r.out.String(), 4000))
 		}
 		t.Logf("%s healthy with its compose environment", name)
+	}
+
+	// The wiring works end to end, as a browser at http://localhost:8080
+	// would see it: the page is served, and an invitation made through the
+	// edge reaches the simulator with the conference's credentials, whose
+	// callback reaches svc-callback with the right secret and comes back to
+	// the browser as an event.
+	edge := fmt.Sprintf("http://127.0.0.1:%d", ports["svc-edge"])
+	resp, err := http.Get(edge + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(bytes.ToLower(page), []byte("<html")) {
+		t.Errorf("GET / on the edge: HTTP %d, %d bytes: want the page", resp.StatusCode, len(page))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	notes := make(chan client.Notification, 64)
+	c, err := client.Dial(ctx, edge, "composetest", client.WithHandler(func(n client.Notification) {
+		if n.IsEvent() {
+			notes <- n
+		}
+	}))
+	if err != nil {
+		t.Fatalf("dial the edge: %v", err)
+	}
+	defer c.Close()
+	confID, err := c.CreateConf(ctx)
+	if err != nil {
+		t.Fatalf("CreateConf through the compose wiring: %v", err)
+	}
+	callID, err := c.InviteJoinConf(ctx, confID, "13912345678")
+	if err != nil {
+		t.Fatalf("InviteJoinConf through the compose wiring: %v", err)
+	}
+	for {
+		select {
+		case n := <-notes:
+			var p struct {
+				CallID string `json:"callid"`
+				Result int    `json:"result"`
+			}
+			if n.Method == "OnConfInviteJoin" && n.Decode(&p) == nil && p.CallID == callID {
+				if p.Result != 0 {
+					t.Errorf("the invitation failed: %s", n.Params)
+				}
+				t.Logf("event round trip through the compose wiring: %s %s", n.Method, n.Params)
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("no OnConfInviteJoin for %s within 30 s: the simulator's callbacks do not reach the browser (SIM_NOTIFY_URL, CALLBACK_SECRET, YTX_*)", callID)
+		}
 	}
 }
 
