@@ -1,0 +1,505 @@
+// Package edge is svc-edge: it terminates browsers' WebSocket JSON-RPC 2.0,
+// turns each request into a NATS request to the conference service, and fans
+// conference events out to the sessions that watch them.
+//
+// A file per concept: config.go (settings), server.go (lifecycle, the
+// WebSocket endpoint), routes.go (HTTP routes), session.go (one connection's
+// request queue), writer.go (Transport and the socket writer), rpc.go
+// (forwarding and error mapping), hub.go (fan-out and resume), metrics.go.
+//
+// In a test, start an edge in-process with New and serve Handler yourself,
+// or call Serve with Config.OnListen to learn the bound address:
+//
+//	cfg := edge.DefaultConfig()
+//	cfg.Addr = "127.0.0.1:0"
+//	cfg.OnListen = func(addr string) { ready <- addr }
+//	go edge.Serve(ctx, cfg, log)
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/logging"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/rs/zerolog"
+)
+
+// Server is one edge: sessions, the fan-out hub and the HTTP handler. It
+// uses a NATS connection it does not own (Run/Serve own theirs).
+type Server struct {
+	cfg     Config
+	nc      *nats.Conn
+	log     zerolog.Logger
+	id      string
+	metrics *metrics
+	hub     *hub
+	handler http.Handler
+	ws      websocket.Upgrader
+	subs    []*nats.Subscription
+	conns   atomic.Int64
+	connSeq atomic.Uint64
+	wg      sync.WaitGroup // live connections
+
+	mu       sync.Mutex
+	sessions map[string]*session // by client id
+	closing  bool
+}
+
+// New builds an edge on nc (which it does not close) and subscribes to the
+// ownership and session notices.
+func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = nuid.Next()
+	}
+	srv := &Server{cfg: cfg, nc: nc, log: log, id: cfg.InstanceID, metrics: newMetrics(), sessions: map[string]*session{}}
+	srv.hub = newHub(nc, js, log, srv.metrics, cfg.ReplayTimeout)
+	srv.ws = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     srv.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			srv.metrics.rejected.WithLabelValues("handshake").Inc()
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	for subj, fn := range map[string]nats.MsgHandler{contract.OwnedWildcard: srv.onOwned, contract.SessionWildcard: srv.onSession} {
+		sub, err := nc.Subscribe(subj, fn)
+		if err != nil {
+			srv.close()
+			return nil, fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		srv.subs = append(srv.subs, sub)
+	}
+	srv.handler = srv.routes()
+	return srv, nil
+}
+
+// Handler serves the WebSocket endpoint, the page and the ops endpoints.
+func (srv *Server) Handler() http.Handler { return srv.handler }
+
+// ID is the edge's instance id.
+func (srv *Server) ID() string { return srv.id }
+
+func (srv *Server) close() {
+	for _, s := range srv.subs {
+		_ = s.Unsubscribe()
+	}
+	srv.hub.close()
+}
+
+// Shutdown stops accepting connections, closes every session with 1001
+// spread over Config.ShutdownWindow, waits for them (until ctx is done) and
+// releases its NATS subscriptions. It does not close the NATS connection.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.closing = true
+	all := make([]*session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		all = append(all, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range srv.subs {
+		_ = s.Unsubscribe()
+	}
+	start := time.Now()
+	for i, s := range all {
+		if due := start.Add(srv.cfg.ShutdownWindow * time.Duration(i) / time.Duration(len(all))); time.Until(due) > 0 {
+			select {
+			case <-time.After(time.Until(due)):
+			case <-ctx.Done():
+			}
+		}
+		s.t.Close(contract.CloseGoingAway, "edge shutting down")
+	}
+	done := make(chan struct{})
+	go func() { srv.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	srv.hub.close()
+	return err
+}
+
+// checkOrigin applies Config.AllowedOrigins; requests without Origin
+// (non-browser clients) pass.
+func (srv *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if len(srv.cfg.AllowedOrigins) == 0 {
+		switch u.Hostname() {
+		case "localhost", "127.0.0.1", "::1":
+			return true
+		}
+		return strings.EqualFold(u.Host, r.Host)
+	}
+	for _, a := range srv.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) || strings.EqualFold(a, u.Host) || strings.EqualFold(a, u.Hostname()) {
+			return true
+		}
+	}
+	srv.metrics.rejected.WithLabelValues("origin").Inc()
+	return false
+}
+
+// serveWS is /client/{client_id}: checks, upgrade, then this goroutine is
+// the connection's reader until it ends.
+func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	clientID := r.PathValue("client_id")
+	if !contract.ClientIDPattern.MatchString(clientID) {
+		srv.metrics.rejected.WithLabelValues("bad_client_id").Inc()
+		http.Error(w, "client id must be 1-64 characters of A-Z a-z 0-9 _ -", http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	resume, err := parseResume(q.Get("resume"))
+	if err != nil {
+		srv.metrics.rejected.WithLabelValues("bad_resume").Inc()
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	srv.mu.Lock()
+	closing := srv.closing
+	srv.mu.Unlock()
+	if closing {
+		srv.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		http.Error(w, "edge shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if n := srv.conns.Add(1); n > int64(srv.cfg.MaxConns) {
+		srv.conns.Add(-1)
+		srv.metrics.rejected.WithLabelValues("max_conns").Inc()
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	defer srv.conns.Add(-1)
+	conn, err := srv.ws.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade answered
+	}
+	srv.wg.Add(1)
+	defer srv.wg.Done()
+	srv.metrics.conns.Inc()
+	srv.metrics.connsTotal.Inc()
+	defer srv.metrics.conns.Dec()
+
+	conn.SetReadLimit(srv.cfg.ReadLimit)
+	connID := srv.id + "-" + strconv.FormatUint(srv.connSeq.Add(1), 36)
+	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, func() { srv.metrics.disconnects.WithLabelValues("slow").Inc() })
+	s := newSession(srv, connID, clientID, q.Get("operator"), t)
+	if !srv.register(s) {
+		t.Close(contract.CloseGoingAway, "edge shutting down")
+	}
+	s.log.Debug().Str("remote", r.RemoteAddr).Msg("connected")
+	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
+
+	// Keep-alive: a ping every PingInterval; any frame (pongs included)
+	// pushes the read deadline; missing it closes with CloseNoPong.
+	alive := srv.cfg.PingInterval + srv.cfg.PongWait
+	_ = conn.SetReadDeadline(time.Now().Add(alive))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(alive)) })
+	var ping *time.Timer
+	var pingMu sync.Mutex
+	stopped := false
+	ping = time.AfterFunc(srv.cfg.PingInterval, func() {
+		if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(srv.cfg.WriteTimeout)) != nil {
+			return
+		}
+		pingMu.Lock()
+		if !stopped {
+			ping.Reset(srv.cfg.PingInterval)
+		}
+		pingMu.Unlock()
+	})
+
+	reason := "client"
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case t.closeCode() != 0:
+				reason = closeReason(t.closeCode())
+			case errors.Is(err, websocket.ErrReadLimit):
+				reason = "too_big" // gorilla sent 1009
+			case errors.As(err, &ne) && ne.Timeout():
+				reason = "no_pong"
+				t.Close(contract.CloseNoPong, "no pong")
+			}
+			break
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(alive))
+		s.handle(data)
+	}
+	pingMu.Lock()
+	stopped = true
+	ping.Stop()
+	pingMu.Unlock()
+	srv.unregister(s)
+	s.close()
+	conn.Close()
+	srv.metrics.disconnects.WithLabelValues(reason).Inc()
+	s.log.Debug().Str("reason", reason).Msg("disconnected")
+}
+
+func closeReason(code int) string {
+	switch code {
+	case contract.CloseGoingAway:
+		return "shutdown"
+	case contract.CloseReplaced:
+		return "replaced"
+	case contract.CloseSlowConsumer:
+		return "slow"
+	case contract.CloseNoPong:
+		return "no_pong"
+	case contract.CloseServerFailure:
+		return "server_failure"
+	}
+	return strconv.Itoa(code)
+}
+
+// register makes s the session of its client id, replacing (4000) an older
+// one here, and tells other edges to replace theirs.
+func (srv *Server) register(s *session) bool {
+	srv.mu.Lock()
+	if srv.closing {
+		srv.mu.Unlock()
+		return false
+	}
+	old := srv.sessions[s.clientID]
+	srv.sessions[s.clientID] = s
+	srv.mu.Unlock()
+	if old != nil {
+		old.log.Info().Msg("replaced by a newer connection")
+		old.t.Close(contract.CloseReplaced, "replaced by a newer connection")
+		old.close()
+	}
+	b, _ := json.Marshal(contract.SessionNotice{Edge: srv.id, Conn: s.connID})
+	_ = srv.nc.Publish(contract.SessionSubjectPrefix+s.clientID, b)
+	return true
+}
+
+func (srv *Server) unregister(s *session) {
+	srv.mu.Lock()
+	if srv.sessions[s.clientID] == s {
+		delete(srv.sessions, s.clientID)
+	}
+	srv.mu.Unlock()
+}
+
+func (srv *Server) sessionOf(clientID string) *session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[clientID]
+}
+
+// onSession replaces a local session when the same client connected to
+// another edge.
+func (srv *Server) onSession(m *nats.Msg) {
+	var n contract.SessionNotice
+	if json.Unmarshal(m.Data, &n) != nil || n.Edge == srv.id {
+		return
+	}
+	clientID := strings.TrimPrefix(m.Subject, contract.SessionSubjectPrefix)
+	if s := srv.sessionOf(clientID); s != nil {
+		s.log.Info().Str("edge", n.Edge).Msg("replaced by a newer connection on another edge")
+		s.t.Close(contract.CloseReplaced, "replaced by a newer connection")
+		s.close()
+	}
+}
+
+// onOwned starts watching a conference the client created (through any edge).
+func (srv *Server) onOwned(m *nats.Msg) {
+	var n contract.OwnedNotice
+	if json.Unmarshal(m.Data, &n) != nil || !contract.ConfIDPattern.MatchString(n.ConfID) {
+		return
+	}
+	if s := srv.sessionOf(strings.TrimPrefix(m.Subject, contract.OwnedSubjectPrefix)); s != nil {
+		s.enqueue(job{task: func() { s.watch(n.ConfID, 0, true) }})
+	}
+}
+
+// startSession runs first in a session's queue: it watches every live
+// conference the client owns (conference.ListOwned), each from its resume
+// seq, and the other conferences named in resume if the service allows.
+func (srv *Server) startSession(s *session, resume map[string]uint64) {
+	reqID := s.connID + "-0"
+	res, rerr := srv.request(s, contract.MethodListOwned, []byte("{}"), reqID)
+	var owned []string
+	if rerr != nil {
+		s.log.Warn().Str(logging.Method, contract.MethodListOwned).Int("code", rerr.Code).Msg(rerr.Message)
+	} else if err := json.Unmarshal(res, &owned); err != nil {
+		s.log.Warn().Err(err).Msg("ListOwned: bad reply")
+	}
+	seen := map[string]bool{}
+	for _, id := range owned {
+		if contract.ConfIDPattern.MatchString(id) && !seen[id] {
+			seen[id] = true
+			s.watch(id, resume[id], true)
+		}
+	}
+	for id, since := range resume {
+		if seen[id] {
+			continue
+		}
+		if _, rerr := srv.request(s, contract.MethodAuthorizeWatch, []byte(`{"confid":"`+id+`"}`), reqID); rerr != nil {
+			s.log.Info().Str(logging.ConfID, id).Int("code", rerr.Code).Msg("resume: not watching")
+			continue
+		}
+		s.watch(id, since, true)
+	}
+}
+
+// parseResume reads "confid:seq,confid:seq".
+func parseResume(v string) (map[string]uint64, error) {
+	if v == "" {
+		return nil, nil
+	}
+	m := map[string]uint64{}
+	for item := range strings.SplitSeq(v, ",") {
+		id, seqStr, ok := strings.Cut(item, ":")
+		seq, err := strconv.ParseUint(seqStr, 10, 64)
+		if !ok || err != nil || !contract.ConfIDPattern.MatchString(id) {
+			return nil, fmt.Errorf("resume: %q is not confid:seq", item)
+		}
+		if len(m) >= 256 {
+			return nil, errors.New("resume: too many conferences")
+		}
+		m[id] = seq
+	}
+	return m, nil
+}
+
+// Run is svc-edge's main: flags and environment, then Serve until ctx ends.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := ParseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.Healthcheck {
+		return healthcheck(ctx, cfg.Addr)
+	}
+	return Serve(ctx, cfg, logging.New(stdout, cfg.LogLevel, "svc-edge"))
+}
+
+// Serve connects to NATS, listens on cfg.Addr (reporting the bound address
+// to cfg.OnListen and cfg.ReadyFile), serves until ctx ends, then shuts down
+// in stages within cfg.ShutdownCap: stop accepting, close sessions with 1001
+// over cfg.ShutdownWindow, drain NATS.
+func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	closed := make(chan struct{})
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("svc-edge"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	srv, err := New(cfg, nc, log)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		srv.close()
+		nc.Close()
+		return err
+	}
+	addr := ln.Addr().String()
+	if cfg.ReadyFile != "" {
+		if err := os.WriteFile(cfg.ReadyFile, []byte(addr), 0o644); err != nil {
+			log.Warn().Err(err).Msg("ready file")
+		}
+	}
+	if cfg.OnListen != nil {
+		cfg.OnListen(addr)
+	}
+	log.Info().Str("addr", addr).Str("edge", srv.id).Msg("listening")
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		log.Error().Err(err).Msg("http server stopped")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownCap)
+	defer cancel()
+	log.Info().Msg("shutting down")
+	go func() { _ = hs.Shutdown(sctx) }() // stops accepting now
+	if e := srv.Shutdown(sctx); e != nil {
+		log.Warn().Err(e).Msg("sessions did not all end in time")
+	}
+	_ = hs.Close()
+	if nc.Drain() == nil {
+		select {
+		case <-closed:
+		case <-sctx.Done():
+			nc.Close()
+		}
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// healthcheck GETs /healthz of addr (for Docker's HEALTHCHECK).
+func healthcheck(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", resp.Status)
+	}
+	return nil
+}

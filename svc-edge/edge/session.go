@@ -1,0 +1,202 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/jsonrpc"
+	"confapplet/pkg/logging"
+
+	"github.com/rs/zerolog"
+)
+
+// session is one browser connection: its identity, its request queue and
+// its watches. It talks to the socket only through Transport.
+//
+// Goroutines: the connection's reader (the HTTP handler goroutine) calls
+// handle for each message; a worker runs only while requests are pending
+// and exits when the queue is empty, so an idle session costs no goroutine
+// beyond the reader.
+type session struct {
+	srv      *Server
+	connID   string
+	clientID string
+	operator string
+	t        Transport
+	log      zerolog.Logger
+	ctx      context.Context // canceled when the session ends
+	cancel   context.CancelFunc
+
+	mu      sync.Mutex
+	queue   []job
+	running bool
+	closed  bool
+	reqSeq  uint64
+	watches map[string]*watch
+}
+
+// job is one queued unit of work: a request, or an internal task (auto-watch)
+// that must run in the session's order.
+type job struct {
+	call  jsonrpc.Call
+	task  func()
+	enqAt time.Time
+}
+
+func newSession(srv *Server, connID, clientID, operator string, t Transport) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{
+		srv: srv, connID: connID, clientID: clientID, operator: operator, t: t,
+		log: srv.log.With().Str(logging.ClientID, clientID).Str("conn_id", connID).Logger(),
+		ctx: ctx, cancel: cancel,
+	}
+}
+
+// handle processes one incoming message (called by the reader, in order).
+func (s *session) handle(data []byte) {
+	c, err := jsonrpc.Parse(data, contract.Methods)
+	if err != nil {
+		s.srv.metrics.requests.WithLabelValues(methodLabel(c.Method), outcome(err)).Inc()
+		if c.ID != nil {
+			_ = s.t.Write(jsonrpc.AppendError(nil, c.ID, err))
+		}
+		s.log.Debug().Str(logging.Method, c.Method).Int("code", err.Code).Msg(err.Message)
+		return
+	}
+	s.enqueue(job{call: c})
+}
+
+// enqueue adds j to the FIFO, or refuses it with -32002 when the queue is
+// full (a refused notification is only logged and counted: it has no id to
+// answer).
+func (s *session) enqueue(j job) {
+	j.enqAt = time.Now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if j.task == nil && len(s.queue) >= s.srv.cfg.QueueLen {
+		s.mu.Unlock()
+		s.srv.metrics.queueOverflows.Inc()
+		s.srv.metrics.requests.WithLabelValues(methodLabel(j.call.Method), string(contract.CodeBusy)).Inc()
+		s.log.Warn().Str(logging.Method, j.call.Method).RawJSON("id", idForLog(j.call.ID)).Msg("request queue full")
+		if j.call.ID != nil {
+			_ = s.t.Write(jsonrpc.AppendError(nil, j.call.ID, jsonrpc.CodeError(contract.CodeBusy, "")))
+		}
+		return
+	}
+	s.queue = append(s.queue, j)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start {
+		go s.work()
+	}
+}
+
+func (s *session) work() {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.queue) == 0 {
+			s.running = false
+			s.queue = nil
+			s.mu.Unlock()
+			return
+		}
+		j := s.queue[0]
+		s.queue[0] = job{}
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		if j.task != nil {
+			j.task()
+			continue
+		}
+		s.run(j)
+	}
+}
+
+// run executes one request and writes its response.
+func (s *session) run(j job) {
+	c := j.call
+	s.mu.Lock()
+	s.reqSeq++
+	reqID := s.connID + "-" + strconv.FormatUint(s.reqSeq, 10)
+	s.mu.Unlock()
+	start := time.Now()
+	result, rerr, after := s.srv.call(s, c, reqID)
+	if s.ctx.Err() != nil {
+		return // the session ended meanwhile: nobody to answer
+	}
+	out := "ok"
+	if rerr != nil {
+		out = outcome(rerr)
+	}
+	s.srv.metrics.observe(c.Method, out, time.Since(start))
+	ev := s.log.Debug()
+	if rerr != nil && rerr.Code != jsonrpc.CodeInvalidParams {
+		ev = s.log.Info()
+	}
+	ev.Str(logging.ReqID, reqID).Str(logging.Method, c.Method).Str("outcome", out).
+		Dur("queued", start.Sub(j.enqAt)).Dur("took", time.Since(start)).Msg("request")
+	if c.ID != nil {
+		if rerr != nil {
+			_ = s.t.Write(jsonrpc.AppendError(nil, c.ID, rerr))
+		} else {
+			_ = s.t.Write(jsonrpc.AppendResult(make([]byte, 0, 48+len(c.ID)+len(result)), c.ID, result))
+		}
+	}
+	if after != nil {
+		after()
+	}
+}
+
+// close ends the session's work: pending requests are dropped, in-flight
+// calls canceled, watches released. Idempotent.
+func (s *session) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.queue = nil
+	ws := s.watches
+	s.watches = nil
+	s.mu.Unlock()
+	s.cancel()
+	for _, w := range ws {
+		s.srv.hub.remove(w)
+	}
+}
+
+// notify queues a notification built here (not a shared event).
+func (s *session) notify(method string, params any) {
+	b, err := json.Marshal(params)
+	if err != nil {
+		return
+	}
+	_ = s.t.Write(jsonrpc.AppendNotification(nil, method, b))
+}
+
+// outcome names an error for metrics: the contract code when the JSON-RPC
+// code is in the table, else the number.
+func outcome(e *jsonrpc.Error) string {
+	for _, r := range contract.Table {
+		if r.RPC == e.Code {
+			return string(r.Code)
+		}
+	}
+	return strconv.Itoa(e.Code)
+}
+
+func idForLog(id json.RawMessage) []byte {
+	if id == nil {
+		return []byte("null")
+	}
+	return id
+}
