@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 )
 
@@ -54,7 +56,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.sim = ytxsim.New(cfg)
 	e.srv = httptest.NewServer(e.sim)
 	t.Cleanup(func() { e.srv.Close(); e.sim.Close() })
-	e.nc = natsembed.Connect(t, e.ns)
+	e.nc = natsembed.Connect(t, e.ns, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	var err error
 	if e.js, err = jetstream.New(e.nc); err != nil {
 		t.Fatal(err)
@@ -226,3 +228,5 @@ func mustJSON(t testing.TB, raw json.RawMessage, v any) {
 }
 
 var _ = fmt.Sprint
+
+func testCounter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

@@ -37,10 +37,10 @@ func TestAllowList(t *testing.T) {
 		{"+8613812345678", refused},
 		{"8613812345678", refused},
 		// Landlines with area code.
-		{"01087654321", ok},  // Beijing, 8-digit local
-		{"02188886666", ok},  // Shanghai
-		{"075523456789", ok}, // Shenzhen 0755 + 8 digits
-		{"05718765432", ok},  // Hangzhou 0571 + 7 digits
+		{"01087654321", ok},      // Beijing, 8-digit local
+		{"02188886666", ok},      // Shanghai
+		{"075523456789", ok},     // Shenzhen 0755 + 8 digits
+		{"05718765432", ok},      // Hangzhou 0571 + 7 digits
 		{"0108765432", refused},  // Beijing needs 8 digits
 		{"01187654321", refused}, // 011 is no area code
 		{"02112345678", refused}, // local numbers never start with 1

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/yuntongxun"
 	"confapplet/pkg/ytxsim"
+	"confapplet/pkg/yuntongxun"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"

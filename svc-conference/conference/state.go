@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"confapplet/pkg/contract"
@@ -113,6 +116,17 @@ type store struct {
 	idem   jetstream.KeyValue
 	// onConflict counts revision conflicts (metrics).
 	onConflict func()
+	// stripes serialize the updates of one conference within this
+	// instance, so revision conflicts only come from other instances: a
+	// burst of invitations into one conference does not turn into a storm
+	// of retries.
+	stripes [64]sync.Mutex
+}
+
+func (s *store) stripe(confID string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(confID))
+	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
 }
 
 // openStore creates or binds the buckets.
@@ -187,7 +201,19 @@ var errRemove = errors.New("remove record")
 // change, kv.Update with the revision read; on a conflict read again and
 // re-apply. fn must be a pure function of the record it gets.
 func (s *store) update(ctx context.Context, confID string, fn func(*record) error) (*record, error) {
+	mu := s.stripe(confID)
+	mu.Lock()
+	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			// Another instance won: back off a little, with jitter.
+			d := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond)))
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		r, rev, err := s.get(ctx, confID)
 		if err != nil {
 			return nil, err
@@ -218,9 +244,6 @@ func (s *store) update(ctx context.Context, confID string, fn func(*record) erro
 		_, err = s.confs.Update(ctx, confID, b, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 			s.onConflict()
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
 			continue
 		}
 		if err != nil {
