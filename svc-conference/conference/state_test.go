@@ -11,7 +11,6 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/natsembed"
-
 )
 
 // TestTwoInstancesConcurrentInvites: two instances take invitations into
@@ -247,4 +246,3 @@ func TestStopOnItsOwn(t *testing.T) {
 		t.Fatalf("Stop reported %v", err)
 	}
 }
-
