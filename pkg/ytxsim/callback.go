@@ -118,6 +118,11 @@ func (s *Sim) notify(confID, rel, kind string, fields ...kv) {
 	if rel == "" || s.cfg.NotifyBaseURL == "" || s.closed {
 		return
 	}
+	for i := range fields {
+		if fields[i].k == "callSid" {
+			fields[i].k = s.cfg.CallIDField
+		}
+	}
 	body, ct := s.cfg.Format.encode(fields)
 	q := s.queues[confID]
 	if q == nil {

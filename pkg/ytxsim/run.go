@@ -41,6 +41,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	token := fs.String("auth-token", env("YTX_AUTH_TOKEN", DefaultAuthToken), "auth token accepted (YTX_AUTH_TOKEN)")
 	app := fs.String("app-id", env("YTX_APP_ID", DefaultAppID), "app id accepted (YTX_APP_ID)")
 	format := fs.String("callback-format", env("SIM_CALLBACK_FORMAT", string(FormatDefault)), fmt.Sprintf("callback envelope, one of %v (SIM_CALLBACK_FORMAT)", CallbackFormats))
+	callIDField := fs.String("callback-callid-field", env("SIM_CALLBACK_CALLID_FIELD", "callSid"), "name of the call id field in callbacks: callSid or callid (SIM_CALLBACK_CALLID_FIELD)")
 	latency := fs.Duration("latency", envDuration(getenv, &envErrs, "SIM_LATENCY", 0), "delay of every platform answer (SIM_LATENCY)")
 	tail := fs.Duration("tail-latency", envDuration(getenv, &envErrs, "SIM_TAIL_LATENCY", 0), "delay of the slow share of answers (SIM_TAIL_LATENCY)")
 	ratio := fs.Float64("tail-ratio", envFloat(getenv, &envErrs, "SIM_TAIL_RATIO", 0), "share of answers that take -tail-latency, 0..1 (SIM_TAIL_RATIO)")
@@ -62,6 +63,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cf, err := ParseCallbackFormat(*format)
 	if err != nil {
 		return err
+	}
+	if *callIDField != "callSid" && *callIDField != "callid" {
+		return fmt.Errorf("-callback-callid-field %q: want callSid or callid", *callIDField)
 	}
 	if *ratio < 0 || *ratio > 1 {
 		return fmt.Errorf("-tail-ratio %v: want 0..1", *ratio)
@@ -86,7 +90,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := logging.New(stdout, *logLevel, "ytxsim")
 	sim := New(Config{
 		AccountSID: *sid, AuthToken: *token, AppID: *app, NotifyBaseURL: *notify,
-		Format: cf, Retries: r, RetryBackoff: *backoff, Latency: *latency, TailLatency: *tail, TailRatio: *ratio,
+		Format: cf, CallIDField: *callIDField, Retries: r, RetryBackoff: *backoff, Latency: *latency, TailLatency: *tail, TailRatio: *ratio,
 		Rules: rules, AutoDeleteAfter: *autoDel, Logger: log,
 	})
 	defer sim.Close()

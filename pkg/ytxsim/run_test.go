@@ -117,6 +117,7 @@ func TestRunBadSettings(t *testing.T) {
 	}{
 		{[]string{"-callback-format", "json"}, nil},
 		{[]string{"-tail-ratio", "2"}, nil},
+		{[]string{"-callback-callid-field", "id"}, nil},
 		{nil, map[string]string{"SIM_LATENCY": "fast"}},
 		{[]string{"-rules-file", "/nonexistent"}, nil},
 		{[]string{"-nope"}, nil},

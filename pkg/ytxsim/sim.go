@@ -55,6 +55,10 @@ type Config struct {
 	NotifyBaseURL string
 	Clock         Clock // nil = real clock
 	Format        CallbackFormat
+	// CallIDField names the call id element of callbacks: "callSid" (the
+	// default, as in the one verified push, API.md §5.1) or "callid" (as
+	// the seed's README names it, §5.2). Receivers must accept both.
+	CallIDField string
 	// Retries is how many times a failed callback delivery (transport error
 	// or non-2xx) is retried: 0 = DefaultRetries, negative = never.
 	Retries int
@@ -180,6 +184,9 @@ func New(cfg Config) *Sim {
 	}
 	if cfg.AutoDeleteAfter <= 0 {
 		cfg.AutoDeleteAfter = DefaultAutoDeleteAfter
+	}
+	if cfg.CallIDField == "" {
+		cfg.CallIDField = "callSid"
 	}
 	if cfg.Format == "" {
 		cfg.Format = FormatDefault

@@ -399,6 +399,17 @@ func TestCallbackFormats(t *testing.T) {
 	}
 }
 
+func TestCallIDField(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.CallIDField = "callid"; c.Format = FormatForm })
+	res, _ := h.c.CreateConf(ctx, yuntongxun.CreateConfOptions{})
+	inv, _ := h.c.InviteJoinConf(ctx, res.ConfID, NumberInvalid, yuntongxun.InviteOptions{})
+	h.clock.Advance(time.Second)
+	c := h.rx.expect(t, "created", "invite")[1]
+	if c.f["callid"] != inv.CallSid || c.f["callSid"] != "" {
+		t.Errorf("callid field: %s", c.body)
+	}
+}
+
 func TestNumberListAndCallLog(t *testing.T) {
 	h := newHarness(t, nil)
 	res, _ := h.c.CreateConf(ctx, yuntongxun.CreateConfOptions{MaxMember: 5})
