@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/ytxsim"
 )
 
 // Default allow-list (BRIEF decision 9): mainland China mobile numbers and
@@ -87,10 +88,16 @@ type Config struct {
 // its default address and a local NATS.
 func DefaultConfig() Config {
 	return Config{
-		NATSURL:              "nats://127.0.0.1:4222",
-		HTTPAddr:             ":8082",
-		LogLevel:             "info",
-		YTXBaseURL:           "http://127.0.0.1:8883/2013-12-26",
+		NATSURL:  "nats://127.0.0.1:4222",
+		HTTPAddr: ":8082",
+		LogLevel: "info",
+		// The simulator on its default address, with the credentials it
+		// accepts by default (deploy/ytxsim): the local stack needs no
+		// platform account.
+		YTXBaseURL:           "http://127.0.0.1:8883/" + ytxsim.Version,
+		YTXAccountSID:        ytxsim.DefaultAccountSID,
+		YTXAuthToken:         ytxsim.DefaultAuthToken,
+		YTXAppID:             ytxsim.DefaultAppID,
 		YTXTimeout:           5 * time.Second,
 		TimeZone:             "Asia/Shanghai",
 		Concurrency:          64,
@@ -128,8 +135,8 @@ func (c *Config) Validate() error {
 			bad("http-addr %q: %v", c.HTTPAddr, err)
 		}
 	}
-	if c.YTXBaseURL == "" {
-		bad("ytx-base-url required")
+	if c.YTXBaseURL == "" || c.YTXAccountSID == "" || c.YTXAuthToken == "" || c.YTXAppID == "" {
+		bad("ytx-base-url, ytx-account-sid, ytx-auth-token and ytx-app-id are required")
 	}
 	if c.YTXTimeout <= 0 {
 		bad("ytx-timeout must be > 0")

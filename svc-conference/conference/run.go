@@ -36,7 +36,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := logging.New(stdout, cfg.LogLevel, "conference").With().Str("instance", cfg.InstanceName).Logger()
 
+	closed := make(chan struct{})
 	nc, err := nats.Connect(cfg.NATSURL,
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.Name("svc-conference "+cfg.InstanceName),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
@@ -87,8 +89,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}
+	// Drain, and wait for the connection to close, so Run leaves nothing
+	// running behind it.
+	nc.SetDisconnectErrHandler(nil)
+	nc.SetReconnectHandler(nil)
 	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		log.Warn().Err(err).Msg("nats drain")
+		nc.Close()
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		nc.Close()
 	}
 	return runErr
 }
