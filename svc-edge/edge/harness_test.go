@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +179,7 @@ func (e *env) edge(mutate func(*Config)) *testEdge {
 		mutate(&cfg)
 	}
 	nc := natsembed.Connect(e.t, e.ns)
-	srv, err := New(cfg, nc, zerolog.Nop())
+	srv, err := New(cfg, nc, testLogger())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -362,17 +364,23 @@ func (cl *client) quiet(d time.Duration) {
 func (cl *client) closeCode(timeout time.Duration) int {
 	cl.t.Helper()
 	deadline := time.Now().Add(timeout)
+	n := 0
 	for {
 		_ = cl.c.SetReadDeadline(deadline)
 		_, _, err := cl.c.ReadMessage()
 		if err == nil {
+			n++
 			continue
 		}
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
 			return ce.Code
 		}
-		cl.t.Fatalf("connection ended without close frame: %v", err)
+		if os.Getenv("EDGE_TEST_LOG") != "" {
+			buf := make([]byte, 1<<20)
+			os.Stderr.Write(buf[:runtime.Stack(buf, true)])
+		}
+		cl.t.Fatalf("connection ended without close frame after %d messages: %v", n, err)
 	}
 }
 
@@ -395,4 +403,11 @@ func get(t testing.TB, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+func testLogger() zerolog.Logger {
+	if os.Getenv("EDGE_TEST_LOG") != "" {
+		return zerolog.New(os.Stderr).Level(zerolog.DebugLevel)
+	}
+	return zerolog.Nop()
 }

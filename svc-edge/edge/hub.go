@@ -519,3 +519,10 @@ func (s *session) unwatch(confID string) {
 		s.srv.hub.remove(w)
 	}
 }
+
+// subscriptions is the number of conferences subscribed (tests, metrics).
+func (h *hub) subscriptions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.confs)
+}

@@ -181,7 +181,9 @@ func TestQueueFull(t *testing.T) {
 
 func TestNoRespondersAndTimeout(t *testing.T) {
 	e := newEnv(t)
-	ed := e.edge(func(c *Config) { c.Timeouts = map[string]time.Duration{contract.MethodQueryConfState: 200 * time.Millisecond} })
+	ed := e.edge(func(c *Config) {
+		c.Timeouts = map[string]time.Duration{contract.MethodQueryConfState: 200 * time.Millisecond}
+	})
 	e.rsp.handle(contract.MethodQueryConfState, func(m *nats.Msg) (any, *contract.Error) { return errNoReply, nil })
 	cl := dial(t, ed.url, "t", "")
 	start := time.Now()
