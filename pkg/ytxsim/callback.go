@@ -160,7 +160,7 @@ func (s *Sim) deliver(q *queue, p *pending) {
 	if err != nil {
 		d.Err = err.Error()
 	}
-	s.delivered = append(s.delivered, d)
+	s.delivered = trimLog(append(s.delivered, d), s.cfg.LogLimit)
 	if s.closed {
 		return
 	}

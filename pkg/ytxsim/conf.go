@@ -180,7 +180,7 @@ func (s *Sim) invite(cf *conf, number, inviteURL, joinURL string) *call {
 	cl.orderID = fmt.Sprintf("CM%s%06d", now.Format("20060102150405"), s.seq%1000000)
 	cf.calls = append(cf.calls, cl)
 	s.calls[cl.sid] = cl
-	s.callLog = append(s.callLog, CallRecord{ConfID: cf.id, Number: number, CallSid: cl.sid, OrderID: cl.orderID, Time: now})
+	s.callLog = trimLog(append(s.callLog, CallRecord{ConfID: cf.id, Number: number, CallSid: cl.sid, OrderID: cl.orderID, Time: now}), s.cfg.LogLimit)
 	p := planFor(s.rules, number)
 	s.log.Info().Str("conf_id", cf.id).Str("call_id", cl.sid).Str("number", number).
 		Str("outcome", string(p.outcome)).Dur("delay", p.delay).Msg("dialling")
@@ -297,6 +297,9 @@ func (s *Sim) endConf(cf *conf, quitURL, delURL string, noQuit bool) {
 	}
 	s.notify(cf.id, delURL, "deleted", kv{"confid", cf.id}, kv{"deltime", s.stamp(s.now())})
 	delete(s.confs, cf.id)
+	for _, cl := range cf.calls {
+		delete(s.calls, cl.sid) // Hangup of a call of an ended conference fails anyway
+	}
 	s.log.Info().Str("conf_id", cf.id).Msg("conference deleted")
 }
 

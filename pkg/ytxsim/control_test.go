@@ -183,3 +183,25 @@ func TestFakeClock(t *testing.T) {
 		t.Error("BlockUntil with nothing pending")
 	}
 }
+
+func TestLogLimit(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.LogLimit = 4; c.NotifyBaseURL = "" })
+	res, _ := h.c.CreateConf(ctx, yuntongxun.CreateConfOptions{MaxMember: 20})
+	var last string
+	for i := 0; i < 10; i++ {
+		inv, err := h.c.InviteJoinConf(ctx, res.ConfID, "1390000000"+string(rune('0'+i)), yuntongxun.InviteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = inv.CallSid
+	}
+	calls := h.sim.Calls()
+	if len(calls) < 4 || len(calls) > 5 || calls[len(calls)-1].CallSid != last {
+		t.Errorf("%d calls kept, last %v", len(calls), calls[len(calls)-1])
+	}
+	// Calls of an ended conference are forgotten by Hangup.
+	h.c.DismissConf(ctx, res.ConfID, yuntongxun.DismissConfOptions{})
+	if len(h.sim.calls) != 0 {
+		t.Errorf("%d calls still indexed", len(h.sim.calls))
+	}
+}

@@ -41,6 +41,7 @@ const (
 	DefaultRetries         = 3
 	DefaultRetryBackoff    = time.Second
 	DefaultAutoDeleteAfter = 10 * time.Minute
+	DefaultLogLimit        = 100000
 	// Version is the API version prefix of the platform surface.
 	Version = "2013-12-26"
 )
@@ -82,6 +83,10 @@ type Config struct {
 	Location *time.Location
 	// Seed makes ids reproducible; 0 = random.
 	Seed uint64
+	// LogLimit bounds Calls() and Deliveries() to the most recent entries,
+	// so a simulator under a long benchmark does not grow without end;
+	// 0 = DefaultLogLimit.
+	LogLimit int
 }
 
 // Sim is the simulated platform. It is safe for concurrent use.
@@ -91,6 +96,8 @@ type Sim struct {
 	loc   *time.Location
 	log   zerolog.Logger
 	hc    *http.Client
+	// ownTransport is the transport New made for hc, closed by Close.
+	ownTransport *http.Transport
 
 	ctx    context.Context // cancelled by Close: stops in-flight deliveries
 	cancel context.CancelFunc
@@ -188,6 +195,9 @@ func New(cfg Config) *Sim {
 	if cfg.CallIDField == "" {
 		cfg.CallIDField = "callSid"
 	}
+	if cfg.LogLimit <= 0 {
+		cfg.LogLimit = DefaultLogLimit
+	}
 	if cfg.Format == "" {
 		cfg.Format = FormatDefault
 	}
@@ -213,7 +223,13 @@ func New(cfg Config) *Sim {
 		s.loc = yuntongxun.Shanghai()
 	}
 	if s.hc == nil {
-		s.hc = &http.Client{Timeout: 10 * time.Second}
+		// Its own transport: callbacks of many conferences go to one host
+		// at once, more than DefaultTransport's 2 idle connections per host,
+		// and Close can drop its idle connections.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		s.ownTransport = tr
+		s.hc = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	seed := cfg.Seed
 	if seed == 0 {
@@ -249,6 +265,18 @@ func (s *Sim) Close() {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	if s.ownTransport != nil {
+		s.ownTransport.CloseIdleConnections()
+	}
+}
+
+// trimLog keeps the last limit entries of a log once it is a quarter over,
+// so trimming costs O(1) per append on average.
+func trimLog[T any](log []T, limit int) []T {
+	if len(log) <= limit+limit/4 {
+		return log
+	}
+	return append([]T(nil), log[len(log)-limit:]...)
 }
 
 // simTimer is a tracked Clock timer, so Close can stop it.
@@ -301,7 +329,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Calls returns the call log: one record per dialled number, oldest first.
+// Calls returns the call log: one record per dialled number, oldest first
+// (the last Config.LogLimit of them).
 func (s *Sim) Calls() []CallRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
