@@ -19,6 +19,12 @@ require (
 
 require gopkg.in/yaml.v3 v3.0.1
 
+require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
+
 replace (
 	confapplet/pkg => ../pkg
 	confapplet/svc-callback => ../svc-callback

@@ -1,7 +1,7 @@
 // app.js — the view: one conference, its members, and the controls of the
 // seed's mock-up. Protocol work is in rpc.js, texts in i18n.js.
 
-import { ConfClient, RpcError, newClientId, newKey, splitNumbers } from "./rpc.js";
+import { ConfClient, RpcError, eventMethods, newClientId, newKey, splitNumbers } from "./rpc.js";
 import { texts, pickLang, errorText, reasonText } from "./i18n.js";
 
 const KEY_CLIENT = "confapplet.clientId";
@@ -106,10 +106,12 @@ function media(p) {
 }
 
 function end(when) {
-  if (conf.state !== "ended") notice(t.conf.endedAt(fmtTime(when) || fmtNow()));
   conf.state = "ended";
   conf.recording = false;
   if (when) conf.endedAt = when;
+  // The platform's time when it gave one (OnConfDel's deltime), never the
+  // browser's clock, which may be in another time zone.
+  notice(conf.endedAt ? t.conf.endedAt(fmtTime(conf.endedAt)) : t.conf.endedNow);
   for (const m of conf.members.values()) {
     if (m.state === "ringing" || m.state === "joined") m.state = "left";
   }
@@ -452,14 +454,16 @@ function render() {
 function logEvent(method, p) {
   const ol = $("event-log");
   const li = document.createElement("li");
-  if (typeof p.seq === "number") li.dataset.seq = String(p.seq);
+  const isEvent = eventMethods.has(method);
+  if (isEvent && typeof p.seq === "number") li.dataset.seq = String(p.seq);
   li.dataset.confid = p.confid || "";
   li.dataset.method = method;
   const extra = ["number", "result", "status", "notifytype", "from", "to"]
     .filter((k) => p[k] !== undefined && p[k] !== "")
     .map((k) => `${k}=${p[k]}`)
     .join(" ");
-  li.textContent = `${fmtNow()} #${p.seq ?? "-"} ${method} ${p.confid || ""} ${extra}`.trim();
+  const seq = isEvent ? `#${p.seq}` : `(seq ${p.seq ?? "-"})`;
+  li.textContent = `${fmtNow()} ${seq} ${method} ${p.confid || ""} ${extra}`.trim();
   ol.append(li);
   while (ol.children.length > LOG_MAX) ol.firstElementChild.remove();
 }

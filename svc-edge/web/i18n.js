@@ -38,6 +38,7 @@ export const texts = {
       newConf: "新建会议",
       created: (id) => `会议 ${id} 已创建`,
       endedAt: (t) => `会议已结束（${t}）`,
+      endedNow: "会议已结束",
       dismissFailed: (s) => `结束会议失败（状态 ${s}）`,
       rebuilt: "部分事件已丢失，已从服务器重新加载会议",
     },
@@ -71,11 +72,11 @@ export const texts = {
       count: (n) => `${n} 人在线`,
     },
     reasons: {
-      busy: "对方忙",
+      busy: "对方忙或拒接",
       noAnswer: "无人接听",
       invalid: "空号或号码无效",
-      rejected: "对方拒接",
-      unreachable: "无法接通",
+      rejected: "振铃中被挂断",
+      cancelled: "呼叫已取消",
       other: (c) => `呼叫失败（结果码 ${c}）`,
     },
     log: { title: "事件记录" },
@@ -139,6 +140,7 @@ export const texts = {
       newConf: "New conference",
       created: (id) => `Conference ${id} created`,
       endedAt: (t) => `The conference ended (${t})`,
+      endedNow: "The conference has ended",
       dismissFailed: (s) => `Ending the conference failed (status ${s})`,
       rebuilt: "Some events were lost; the conference was reloaded from the server",
     },
@@ -172,11 +174,11 @@ export const texts = {
       count: (n) => `${n} online`,
     },
     reasons: {
-      busy: "busy",
+      busy: "busy or refused",
       noAnswer: "no answer",
       invalid: "invalid number",
-      rejected: "rejected",
-      unreachable: "unreachable",
+      rejected: "hung up while ringing",
+      cancelled: "call cancelled",
       other: (c) => `call failed (result ${c})`,
     },
     log: { title: "Event log" },
@@ -242,26 +244,21 @@ export function errorText(t, err) {
 
 /**
  * reasonText names the failure behind an OnConfInviteJoin result code. The
- * codes are those the simulator uses (docs/yuntongxun.md); anything else
- * shows the raw code.
+ * platform documents only 0 = success; 1–5 are the simulator's codes
+ * (pkg/ytxsim, docs/yuntongxun.md). Any other code is shown as it is.
  */
 export function reasonText(t, result) {
   const r = t.reasons;
   switch (Number(result)) {
     case 1:
-    case 486:
-    case 17:
       return r.busy;
     case 2:
-    case 408:
-    case 480:
-    case 19:
       return r.noAnswer;
     case 3:
-    case 404:
       return r.invalid;
-    case 603:
-    case 21:
+    case 4:
+      return r.cancelled;
+    case 5:
       return r.rejected;
     default:
       return r.other(result);

@@ -97,7 +97,7 @@ export function buildURL(base, clientId, lastSeq, extra = {}) {
 }
 
 /** Notifications that carry an event seq (the others are edge notices). */
-const eventMethods = new Set([
+export const eventMethods = new Set([
   "OnConfCreate",
   "OnConfInviteJoin",
   "OnConfQuit",

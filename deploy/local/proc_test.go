@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests run the stack as a separate process: the program of
+// `go run ./deploy/local`, built once per test binary. (Running the three
+// services in the test's own process would also work, but every service's
+// Run sets zerolog's global time format through pkg/logging, which -race
+// reports as soon as two services start in one process.)
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// localBinary builds ./deploy/local once and returns its path.
+func localBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "confapplet-local-bin-*")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "local")
+		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./deploy/local: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for the child's output goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// localProc is a running local stack process.
+type localProc struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	dir      string
+	logFile  string
+	edgeAddr string
+	simAddr  string
+	stdout   syncBuffer
+	stderr   syncBuffer
+	exited   chan error
+	done     bool
+	readyIn  time.Duration
+}
+
+// startLocal runs the local stack with -temp on free ports and waits (at
+// most readyWithin) until the edge's /readyz answers 200.
+func startLocal(t *testing.T, readyWithin time.Duration) *localProc {
+	t.Helper()
+	bin := localBinary(t)
+	p := &localProc{t: t, dir: t.TempDir(), edgeAddr: freeAddr(t), simAddr: freeAddr(t), exited: make(chan error, 1)}
+	p.logFile = filepath.Join(p.dir, "confapplet.log")
+	p.cmd = exec.Command(bin, "-temp",
+		"-edge-addr", p.edgeAddr,
+		"-callback-addr", freeAddr(t),
+		"-conf-addr", freeAddr(t),
+		"-sim-addr", p.simAddr,
+		"-nats-port", strconv.Itoa(freePort(t)),
+		"-log-file", p.logFile,
+		"-log-level", "debug",
+	)
+	p.cmd.Dir = p.dir
+	// A clean environment: no YTX_* credentials can leak in and dial real,
+	// paid calls from a test.
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.dir, "TMPDIR=" + os.TempDir()}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	start := time.Now()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !p.done {
+			p.cmd.Process.Kill()
+			<-p.exited
+			p.done = true
+		}
+		if t.Failed() {
+			t.Logf("local stack stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+			dumpLog(t, p.logFile)
+		}
+	})
+
+	ready := "http://" + p.edgeAddr + "/readyz"
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		if resp, err := hc.Get(ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.done = true
+			t.Fatalf("the local stack exited before it was ready: %v", err)
+		case <-time.After(25 * time.Millisecond):
+		}
+		if time.Since(start) > readyWithin {
+			t.Fatalf("%s not ready within %s", ready, readyWithin)
+		}
+	}
+	p.readyIn = time.Since(start)
+	return p
+}
+
+// signal sends sig to the process.
+func (p *localProc) signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// toggleEdge stops svc-edge, or starts it again (SIGUSR1), and waits until
+// its /readyz agrees.
+func (p *localProc) toggleEdge(wantUp bool) {
+	p.t.Helper()
+	p.signal(syscall.SIGUSR1)
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := hc.Get("http://" + p.edgeAddr + "/readyz")
+		up := err == nil && resp.StatusCode == http.StatusOK
+		if err == nil {
+			resp.Body.Close()
+		}
+		if up == wantUp {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	p.t.Fatalf("svc-edge not up=%v within 20 s of SIGUSR1", wantUp)
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (p *localProc) stop(within time.Duration) error {
+	p.t.Helper()
+	p.signal(syscall.SIGINT)
+	select {
+	case err := <-p.exited:
+		p.done = true
+		return err
+	case <-time.After(within):
+		return fmt.Errorf("still running %s after SIGINT", within)
+	}
+}
+
+// sim calls the simulator's control API.
+func (p *localProc) sim(method, path, body string) {
+	p.t.Helper()
+	req, err := http.NewRequest(method, "http://"+p.simAddr+path, strings.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("simulator %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		p.t.Fatalf("simulator %s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+}
+
+// fastRules make the simulator answer in 300 ms and keep its busy test
+// number busy, so a test does not wait for the demo's 1–2 s.
+const fastRules = `[
+	{"pattern": "^13800000001$", "outcome": "busy", "delay": "300ms"},
+	{"pattern": ".", "outcome": "answer", "delay": "300ms"}
+]`

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"testing"
+)
+
+// freeAddr returns 127.0.0.1:<a free port>.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func freePort(t testing.TB) int {
+	_, p, _ := net.SplitHostPort(freeAddr(t))
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// testEnv is a getenv over m only.
+func testEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// dumpLog prints the last lines of the services' log.
+func dumpLog(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	const max = 16 << 10
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	t.Logf("last lines of %s:\n%s", path, b)
+}
+
+func TestParseConfigFlagsWinOverEnv(t *testing.T) {
+	env := testEnv(map[string]string{"LOCAL_EDGE_ADDR": ":9090", "LOCAL_NATS_PORT": "5222", "LOCAL_TEMP": "true"})
+	c, err := parseConfig([]string{"-edge-addr", ":7070"}, env, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EdgeAddr != ":7070" || c.NATSPort != 5222 || !c.Temp || c.CallbackAddr != ":8081" {
+		t.Fatalf("config %+v", c)
+	}
+	if _, err := parseConfig([]string{"extra"}, env, os.Stderr); err == nil {
+		t.Fatal("want an error for a stray argument")
+	}
+}
+
+func TestRealPlatformNeedsAllThreeCredentials(t *testing.T) {
+	all := map[string]string{"YTX_ACCOUNT_SID": "a", "YTX_AUTH_TOKEN": "b", "YTX_APP_ID": "c"}
+	if !realPlatform(testEnv(all)) {
+		t.Fatal("all three set: want the real platform")
+	}
+	delete(all, "YTX_APP_ID")
+	if realPlatform(testEnv(all)) {
+		t.Fatal("one missing: want the simulator")
+	}
+}
