@@ -80,7 +80,7 @@ func clientOpts() []nats.Option {
 func (e *env) start(mod func(*Config)) *instance {
 	e.t.Helper()
 	nc := natsembed.Connect(e.t, e.ns, clientOpts()...)
-	cfg := Config{Secret: testSecret, PublishTimeout: 2 * time.Second}
+	cfg := Config{Secret: testSecret, PublishTimeout: 10 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -207,10 +207,10 @@ func (e *env) events(confID string) []contract.Event {
 	return out
 }
 
-// waitFor polls cond until it holds or 10 s pass.
+// waitFor polls cond until it holds or 20 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

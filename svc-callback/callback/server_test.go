@@ -327,6 +327,15 @@ func TestConcurrentSequencesAreDense(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	if t.Failed() {
+		for _, in := range []*instance{a, b} {
+			for _, l := range strings.Split(in.logs.String(), "\n") {
+				if strings.Contains(l, `"error"`) {
+					t.Log(l)
+				}
+			}
+		}
+	}
 	for _, conf := range []string{"4001", "4002"} {
 		got := e.events(conf)
 		if len(got) != n {

@@ -56,7 +56,13 @@ func newSimRig(t *testing.T, in *instance, format ytxsim.CallbackFormat) *simRig
 func (e *env) waitEvents(t *testing.T, conf string, n int) []contract.Event {
 	t.Helper()
 	var got []contract.Event
-	waitFor(t, "stored events", func() bool { got = e.events(conf); return len(got) >= n })
+	deadline := time.Now().Add(20 * time.Second)
+	for got = e.events(conf); len(got) < n; got = e.events(conf) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d events stored, want %d: %+v", conf, len(got), n, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if len(got) != n {
 		t.Fatalf("%s: %d events, want %d: %+v", conf, len(got), n, got)
 	}
