@@ -49,13 +49,17 @@ func TestConcurrentConferences(t *testing.T) {
 				return
 			}
 			confs[i] = res.ConfID
+			// Before the invitation: after it, the conference may already
+			// be gone on a loaded machine.
+			if st, err := c.QueryConfState(ctx, res.ConfID); err != nil || st.Count != 0 {
+				errs <- fmt.Errorf("query: %+v %v", st, err)
+				return
+			}
 			if _, err := c.InviteJoinConf(ctx, res.ConfID, fmt.Sprintf("139%08d#139%08d", 2*i, 2*i+1), yuntongxun.InviteOptions{}); err != nil {
 				errs <- err
 				return
 			}
-			if _, err := c.QueryConfState(ctx, res.ConfID); err != nil {
-				errs <- err
-			}
+
 		}()
 	}
 	wg.Wait()
