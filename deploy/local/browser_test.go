@@ -245,12 +245,16 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 
 // TestBrowser drives the page in headless Chromium against the whole stack:
 // create, invite (answering and busy numbers), the member list reaching
-// joined / failed, an error message, a reconnect that catches up on an event
+// joined / failed, an error message, mute and recording, a reconnect that catches up on an event
 // that happened while the socket was down, hang-up, dismiss, the phone
 // layout and the language toggle.
 func TestBrowser(t *testing.T) {
+	t0 := time.Now()
+	step := func(what string) { t.Logf("%6.2fs %s", time.Since(t0).Seconds(), what) }
 	b := newBrowser(t)
+	step("Chromium started")
 	s := startLocal(t, 20*time.Second)
+	step("local stack ready")
 	s.sim(http.MethodPut, "/_sim/rules", fastRules)
 	url := "http://" + s.edgeAddr + "/"
 	const wait = 10 * time.Second
@@ -286,7 +290,7 @@ func TestBrowser(t *testing.T) {
 	b.do("create", wait, click(`[data-testid=create-conf]`))
 	b.waitFor("the conference id", `/^[0-9]{4,8}$/.test(document.querySelector('[data-testid=conf-id]').textContent)`, wait)
 	confID := b.text("conf-id")
-	t.Logf("conference %s", confID)
+	step("conference " + confID + " created")
 
 	// Invite four numbers in one go, separated three ways.
 	b.do("invite", wait,
@@ -296,6 +300,7 @@ func TestBrowser(t *testing.T) {
 		b.waitFor(n+" joined", exists(member(n, "joined")), wait)
 	}
 	b.waitFor(numBusy+" failed", exists(member(numBusy, "failed")), wait)
+	step("members joined / failed")
 	var reason string
 	b.eval(fmt.Sprintf(`document.querySelector('%s [data-testid=member-reason]').textContent`, member(numBusy, "")), &reason)
 	if reason != "busy or refused" {
@@ -329,12 +334,19 @@ func TestBrowser(t *testing.T) {
 	b.do("unmute", wait, click(member(numCarol, "joined")+` [data-testid=member-mute]`))
 	b.waitFor("unmuted", exists(member(numCarol, "joined")+`[data-muted=false]`), wait)
 
+	// Start and stop recording.
+	b.do("start recording", wait, click(`[data-testid=record-toggle]`))
+	b.waitFor("recording", `!document.querySelector('[data-testid=conf-recording]').hidden`, wait)
+	b.do("stop recording", wait, click(`[data-testid=record-toggle]`))
+	b.waitFor("not recording", `document.querySelector('[data-testid=conf-recording]').hidden`, wait)
+
 	// Reconnect: stop the edge (it closes every socket with 1001), let Bob
 	// hang up while the page is disconnected, start the edge again. The page
 	// must reconnect by itself, resume, and show Bob's quit exactly once.
 	var bobCall string
 	b.eval(fmt.Sprintf(`document.querySelector('%s').dataset.callid`, member(numBob, "")), &bobCall)
 	s.toggleEdge(false)
+	step("edge stopped")
 	b.waitFor("disconnected", `document.querySelector('[data-testid=conn-status]').dataset.state !== "open"`, wait)
 	s.sim(http.MethodPost, "/_sim/hangup?callid="+bobCall, "")
 	time.Sleep(500 * time.Millisecond) // let the quit reach the event stream while the page is away
@@ -342,7 +354,9 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("status while away %q", got)
 	}
 	s.toggleEdge(true)
+	step("edge started again")
 	b.waitFor("reconnected", `document.querySelector('[data-testid=conn-status]').dataset.state === "open"`, 20*time.Second)
+	step("page reconnected")
 	b.waitFor("Bob left (caught up)", exists(member(numBob, "left")), wait)
 	b.waitFor("the replayed quit in the event log",
 		fmt.Sprintf(`[...document.querySelectorAll('[data-testid=event-log] li[data-method=OnConfQuit]')].some(li => li.textContent.includes(%q))`, numBob), wait)
@@ -359,6 +373,7 @@ func TestBrowser(t *testing.T) {
 	b.waitFor("the end", `document.querySelector('[data-testid=conf-state]').dataset.state === "ended"`, wait)
 	b.waitFor("Carol left", exists(member(numCarol, "left")), wait)
 	b.waitFor("the new-conference button", `!document.querySelector('[data-testid=new-conf]').hidden`, wait)
+	step("conference ended")
 
 	// Every event exactly once, in order, without gaps: seq 1..n.
 	var seqs []int

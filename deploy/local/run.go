@@ -13,6 +13,7 @@ import (
 
 	"confapplet/pkg/ytxsim"
 	"confapplet/pkg/yuntongxun"
+	"confapplet/svc-callback/callback"
 )
 
 // productionBaseURL is used with real credentials when YTX_BASE_URL is unset.
@@ -27,7 +28,7 @@ type config struct {
 	ConfAddr     string // -conf-addr: svc-conference's ops HTTP
 	SimAddr      string // -sim-addr
 	NATSPort     int    // -nats-port
-	LogFile      string // -log-file: "" = <data>/confapplet.log
+	LogFile      string // -log-file: "" = <data>/confapplet.log (with -temp: $TMPDIR/confapplet-local.log)
 	LogLevel     string // -log-level
 	ReadyTimeout time.Duration
 
@@ -62,7 +63,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.ConfAddr, "conf-addr", c.ConfAddr, "svc-conference ops HTTP address: /healthz /readyz /metrics (LOCAL_CONF_ADDR)")
 	fs.StringVar(&c.SimAddr, "sim-addr", c.SimAddr, "Yuntongxun simulator listen address (LOCAL_SIM_ADDR)")
 	fs.IntVar(&c.NATSPort, "nats-port", c.NATSPort, "embedded NATS client port (LOCAL_NATS_PORT)")
-	fs.StringVar(&c.LogFile, "log-file", c.LogFile, "file of the services' JSON logs; default <data>/confapplet.log (LOCAL_LOG_FILE)")
+	fs.StringVar(&c.LogFile, "log-file", c.LogFile, "file of the services' JSON logs; default <data>/confapplet.log, with -temp $TMPDIR/confapplet-local.log (LOCAL_LOG_FILE)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "how long to wait for every service to be ready (LOCAL_READY_TIMEOUT)")
 	var errs []error
@@ -99,16 +100,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return err
 	}
-	if cfg.Temp {
-		dir, err := os.MkdirTemp("", "confapplet-local-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		cfg.DataDir = dir
-	}
 	if cfg.LogFile == "" {
 		cfg.LogFile = filepath.Join(cfg.DataDir, "confapplet.log")
+		if cfg.Temp { // keep the log after the temporary store is gone
+			cfg.LogFile = filepath.Join(os.TempDir(), "confapplet-local.log")
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.LogFile), 0o755); err != nil {
 		return err
@@ -170,7 +166,12 @@ func printBanner(w io.Writer, s *stack) {
 	fmt.Fprintf(w, "  svc-edge %s · svc-callback %s · svc-conference ops %s · NATS %s (JetStream in %s)\n",
 		c.EdgeAddr, c.CallbackAddr, c.ConfAddr, s.nats.ClientURL(), store)
 	if s.real {
-		fmt.Fprintf(w, "  REAL Yuntongxun platform at %s (YTX_* set): every invite dials a paid call; its notification address must reach %s\n", s.baseURL, s.notify)
+		hint := ""
+		if s.secret == callback.DefaultLocalSecret {
+			hint = " (choose a secret: CALLBACK_SECRET)"
+		}
+		fmt.Fprintf(w, "  REAL Yuntongxun platform at %s (YTX_* set): invites dial paid calls; app notification address: http://<public host>:%d/yt/%s%s\n",
+			s.baseURL, portOf(c.CallbackAddr), s.secret, hint)
 	} else {
 		fmt.Fprintf(w, "  Yuntongxun simulator on %s, calling back %s (set YTX_ACCOUNT_SID, YTX_AUTH_TOKEN, YTX_APP_ID for the real platform)\n", c.SimAddr, s.notify)
 	}

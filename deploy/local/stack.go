@@ -48,6 +48,7 @@ type stack struct {
 	real    bool   // drive the real platform (YTX_* credentials set)
 	baseURL string // platform REST base URL in use
 	notify  string // notification address given to the platform
+	secret  string // svc-callback's path secret
 
 	mu    sync.Mutex
 	svcs  map[string]*service
@@ -89,6 +90,7 @@ func (s *stack) start(ctx context.Context) error {
 	if secret == "" {
 		secret = callback.DefaultLocalSecret
 	}
+	s.secret = secret
 	s.notify = "http://" + dialAddr(s.cfg.CallbackAddr) + "/yt/" + secret
 	env := map[string]string{"NATS_URL": ns.ClientURL()}
 	s.real = realPlatform(s.getenv)
