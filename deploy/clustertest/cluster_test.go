@@ -324,6 +324,7 @@ func TestClusterFaults(t *testing.T) {
 
 	// --- Check every browser: every event exactly once, in order.
 	var expected, received, lost, dups, disorder, gapNotes int
+	reported := 0
 	for _, b := range browsers {
 		b.mu.Lock()
 		gapNotes += b.gaps
@@ -346,10 +347,17 @@ func TestClusterFaults(t *testing.T) {
 				}
 			}
 			expected += int(last[id])
+			var missing []uint64
 			for s := uint64(1); s <= last[id]; s++ {
 				if !seen[s] {
 					lost++
+					missing = append(missing, s)
 				}
+			}
+			if len(missing) > 0 && reported < 10 {
+				reported++
+				t.Logf("lost: %s conf %s: missing %v of 1..%d (client LastSeq %d, received %d, reconnects %d, close codes %v)",
+					b.id, id, missing, last[id], b.c.LastSeq(id), len(seqs), len(b.reconnects), b.closeCodes)
 			}
 		}
 		b.mu.Unlock()

@@ -166,6 +166,17 @@ type owner struct {
 
 func (o *owner) loop(ctx context.Context, every time.Duration) {
 	r := rand.New(rand.NewPCG(uint64(len(o.id)), uint64(time.Now().UnixNano())))
+	// The platform deletes a conference when its last member leaves: an
+	// anchor member that never hangs up keeps it alive during the test.
+	actx, acancel := context.WithTimeout(ctx, 12*time.Second)
+	_, err := o.c.InviteJoinConfWith(actx, client.InviteParams{ConfID: o.confID, Number: fmt.Sprintf("139%08d", r.IntN(1e8)), IdempotencyKey: o.id + "-anchor"})
+	acancel()
+	o.stats.record("InviteJoinConf", err)
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(2500 * time.Millisecond): // the anchor answers within 2 s
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

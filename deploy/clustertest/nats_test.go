@@ -4,7 +4,9 @@ package clustertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +97,65 @@ cluster {
 			t.Fatalf("%s: JetStream not ready: %v\n%s", n.name, err, n.tail(4000))
 		}
 	}
+	// Each node retries its explicit routes once a second, and the duplicate
+	// routes that result are closed again: a JetStream API request sent in
+	// that churn can be lost. Wait until every node has a stable set of
+	// routes to both others.
+	c.waitRoutes(t, 30*time.Second)
 	return c
+}
+
+// waitRoutes waits until every running node has routes to all the others
+// and the count stayed the same for 2 s.
+func (c *natsCluster) waitRoutes(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var stableSince time.Time
+	last := ""
+	for time.Now().Before(deadline) {
+		var counts []string
+		ok := true
+		for _, n := range c.nodes {
+			var rz struct {
+				Routes []struct {
+					RemoteName string `json:"remote_name"`
+				} `json:"routes"`
+			}
+			if err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/routez", n.httpPort), &rz); err != nil {
+				ok = false
+				break
+			}
+			peers := map[string]bool{}
+			for _, r := range rz.Routes {
+				peers[r.RemoteName] = true
+			}
+			if len(peers) < len(c.nodes)-1 {
+				ok = false
+			}
+			counts = append(counts, fmt.Sprint(len(rz.Routes)))
+		}
+		cur := strings.Join(counts, ",")
+		if !ok || cur != last {
+			last, stableSince = cur, time.Now()
+		} else if time.Since(stableSince) >= 2*time.Second {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("NATS routes not stable after %s (%s)", d, last)
+}
+
+func getJSON(url string, v any) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func (c *natsCluster) stop() {

@@ -22,18 +22,28 @@ import (
 // repoRoot is the repository root, seen from deploy/clustertest.
 var repoRoot = filepath.Join("..", "..")
 
-// build compiles the main package pkg (a path relative to the repository
-// root, or an import path when importPath) into dir/name.
+// build compiles the main package pkg (a directory or an import path,
+// resolved in inDir) into dir/name.
 func build(t *testing.T, dir, name, pkg string, inDir string) string {
 	t.Helper()
 	out := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = inDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out
+}
+
+// buildAll compiles the main packages pkgs (relative to inDir) into dir in
+// one go build, which shares the work between them.
+func buildAll(t *testing.T, dir, inDir string, pkgs ...string) {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	cmd.Dir = inDir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %v: %v\n%s", pkgs, err, b)
+	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

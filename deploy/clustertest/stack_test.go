@@ -96,10 +96,11 @@ func startStack(t *testing.T) *stack {
 
 	t0 := time.Now()
 	natsBin := build(t, bin, "nats-server", "github.com/nats-io/nats-server/v2", filepath.Join(repoRoot, "deploy"))
-	edgeBin := build(t, bin, "svc-edge", "./svc-edge", repoRoot)
-	confBin := build(t, bin, "svc-conference", "./svc-conference", repoRoot)
-	cbBin := build(t, bin, "svc-callback", "./svc-callback", repoRoot)
-	simBin := build(t, bin, "ytxsim", "./deploy/ytxsim", repoRoot)
+	buildAll(t, bin, repoRoot, "./svc-edge", "./svc-conference", "./svc-callback", "./deploy/ytxsim")
+	edgeBin := filepath.Join(bin, "svc-edge")
+	confBin := filepath.Join(bin, "svc-conference")
+	cbBin := filepath.Join(bin, "svc-callback")
+	simBin := filepath.Join(bin, "ytxsim")
 	t.Logf("built 5 binaries in %s", time.Since(t0).Round(time.Millisecond))
 
 	st := &stack{dir: dir}
@@ -145,8 +146,6 @@ func startStack(t *testing.T) *stack {
 		}))}
 		st.confs = append(st.confs, c)
 		c.start(t)
-	}
-	for _, c := range st.confs {
 		c.waitReady(t, 30*time.Second)
 	}
 
