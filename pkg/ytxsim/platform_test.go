@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -254,5 +255,26 @@ func TestLatency(t *testing.T) {
 	h.sim.SetLatency(0) // clears the tail too
 	if d := h.sim.nextLatency(); d != 0 {
 		t.Errorf("latency after SetLatency(0): %v", d)
+	}
+}
+
+// TestClientTransportErrors: a wrong base URL (HTTP 404) and a simulator
+// that is down are TransportErrors, never StatusErrors.
+func TestClientTransportErrors(t *testing.T) {
+	h := newHarness(t, nil)
+	for name, base := range map[string]string{
+		"no version": h.srv.URL,
+		"down":       "http://127.0.0.1:1/" + Version,
+	} {
+		c, _ := yuntongxun.New(yuntongxun.Config{BaseURL: base, AccountSID: DefaultAccountSID,
+			AuthToken: DefaultAuthToken, AppID: DefaultAppID, Now: h.clock.Now})
+		_, err := c.CreateConf(ctx, yuntongxun.CreateConfOptions{})
+		var te *yuntongxun.TransportError
+		if !errors.As(err, &te) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if name == "no version" && te.HTTPStatus != http.StatusNotFound {
+			t.Errorf("%s: HTTP %d", name, te.HTTPStatus)
+		}
 	}
 }
