@@ -63,7 +63,7 @@ func TestControlAPI(t *testing.T) {
 	if len(rules) != 2 || rules[0].Delay != 250*time.Millisecond || rules[1].Delay != 100*time.Millisecond || rules[1].HangupAfter != 2*time.Second {
 		t.Errorf("rules %+v", rules)
 	}
-	for _, bad := range []string{`[{"pattern":"(","outcome":"busy"}]`, `[{"pattern":".","outcome":"boom"}]`, `[{"pattern":".","outcome":"busy","delay":"soon"}]`, `[{"x":1}]`, `{`} {
+	for _, bad := range []string{`[{"pattern":"(","outcome":"busy"}]`, `[{"pattern":".","outcome":"boom"}]`, `[{"pattern":".","outcome":"busy","delay":"soon"}]`, `[{"pattern":".","outcome":"answer","hangupAfter":"1s"}]`, `{`} {
 		if st, _ := do(t, "PUT", base+"/rules", bad); st != 400 {
 			t.Errorf("rules %s: %d", bad, st)
 		}

@@ -272,8 +272,7 @@ func TestClientTransportErrors(t *testing.T) {
 		var te *yuntongxun.TransportError
 		if !errors.As(err, &te) {
 			t.Errorf("%s: %v", name, err)
-		}
-		if name == "no version" && te.HTTPStatus != http.StatusNotFound {
+		} else if name == "no version" && te.HTTPStatus != http.StatusNotFound {
 			t.Errorf("%s: HTTP %d", name, te.HTTPStatus)
 		}
 	}

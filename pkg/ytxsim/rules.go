@@ -1,6 +1,7 @@
 package ytxsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -92,7 +93,11 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads durations as strings or milliseconds.
 func (r *Rule) UnmarshalJSON(b []byte) error {
 	var in ruleJSON
-	if err := json.Unmarshal(b, &in); err != nil {
+	// Strict: a misspelt field ("hangupAfter") would otherwise be dropped
+	// silently and the rule would not do what its author thinks.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
 		return err
 	}
 	var err error
