@@ -245,7 +245,7 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 
 // TestBrowser drives the page in headless Chromium against the whole stack:
 // create, invite (answering and busy numbers), the member list reaching
-// joined / failed, an error message, mute and recording, a reconnect that catches up on an event
+// joined / failed, a reload, an error message, mute and recording, a reconnect that catches up on an event
 // that happened while the socket was down, hang-up, dismiss, the phone
 // layout and the language toggle.
 func TestBrowser(t *testing.T) {
@@ -321,6 +321,23 @@ func TestBrowser(t *testing.T) {
 	}
 	shot := b.screenshot("page.png")
 	t.Logf("screenshot with members joined: %s", shot)
+
+	// A reload is the same client (sessionStorage): the edge replays the
+	// owned conference from its first event and the page rebuilds the list,
+	// one row per call.
+	b.do("reload", wait, chromedp.Reload())
+	b.waitFor("connected after reload", `document.querySelector('[data-testid=conn-status]').dataset.state === "open"`, wait)
+	for _, n := range []string{numAlice, numBob, numCarol} {
+		b.waitFor(n+" joined after reload", exists(member(n, "joined")), wait)
+	}
+	b.waitFor(numBusy+" failed after reload", exists(member(numBusy, "failed")), wait)
+	if got := b.text("conf-id"); got != confID {
+		t.Errorf("conference after reload %q, want %q", got, confID)
+	}
+	b.eval(`document.querySelectorAll('[data-testid=member]').length`, &rows)
+	if rows != 4 {
+		t.Errorf("%d member rows after reload, want 4", rows)
+	}
 
 	// A refused number gets the error table's message, naming the number.
 	b.do("invite a refused number", wait,
