@@ -68,7 +68,15 @@ type confSub struct {
 	bell     bool     // a doorbell rang while fetching (or before ready)
 	fetching bool
 	closed   bool
+	lastSeq  uint64 // event seq of the last event fanned out
+	want     uint64 // highest event seq a doorbell announced
 }
+
+// storeWait is how long the edge keeps looking in the stream for an event a
+// doorbell announced: core subscribers may see a publish before the stream
+// has stored it, and a publish the stream refused never appears.
+var storeWait = []time.Duration{time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond}
 
 // watch is one session's interest in one conference.
 type watch struct {
@@ -111,7 +119,11 @@ func (h *hub) dispatch() {
 			cs := h.confs[id]
 			h.mu.Unlock()
 			if cs != nil {
-				cs.ring()
+				var ev struct {
+					Seq uint64 `json:"seq"`
+				}
+				_ = json.Unmarshal(m.Data, &ev)
+				cs.announce(ev.Seq)
 			}
 		}
 	}
@@ -270,20 +282,36 @@ func (cs *confSub) init(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cs.h.timeout)
 	defer cancel()
-	streamSeq, _, err := cs.h.lastStored(ctx, cs.confID)
+	streamSeq, seq, err := cs.h.lastStored(ctx, cs.confID)
 	if err != nil {
 		// Start from the beginning: slower, never wrong (watchers skip seqs
 		// they already have).
 		cs.h.log.Warn().Err(err).Str(logging.ConfID, cs.confID).Msg("events stream: last message")
-		streamSeq = 0
+		streamSeq, seq = 0, 0
 	}
 	cs.mu.Lock()
-	cs.cursor, cs.ready = streamSeq, true
+	cs.cursor, cs.lastSeq, cs.ready = streamSeq, seq, true
 	bell := cs.bell
 	cs.mu.Unlock()
 	if bell {
 		cs.ring()
 	}
+}
+
+// announce handles a doorbell announcing event seq (0 if unreadable): a
+// seq already fanned out (a platform retry the stream de-duplicated) costs
+// nothing; anything else starts a fetch.
+func (cs *confSub) announce(seq uint64) {
+	cs.mu.Lock()
+	if seq != 0 && seq <= cs.lastSeq && cs.ready {
+		cs.mu.Unlock()
+		return
+	}
+	if seq > cs.want {
+		cs.want = seq
+	}
+	cs.mu.Unlock()
+	cs.ring()
 }
 
 // ring starts a fetch, or marks one to run again.
@@ -303,9 +331,12 @@ func (cs *confSub) ring() {
 	go cs.fetch()
 }
 
-// fetch reads every event stored after the cursor and fans each out.
+// fetch reads every event stored after the cursor and fans each out. When
+// a doorbell announced an event that is not stored yet, it looks again a
+// few times (storeWait) before it gives up.
 func (cs *confSub) fetch() {
 	h := cs.h
+	wait := 0
 	for {
 		cs.mu.Lock()
 		cur := cs.cursor
@@ -329,6 +360,9 @@ func (cs *confSub) fetch() {
 			seq, msg, err := encodeEvent(m.Data)
 			cs.mu.Lock()
 			cs.cursor = cur
+			if seq > cs.lastSeq {
+				cs.lastSeq = seq
+			}
 			ws := cs.watchers
 			cs.mu.Unlock()
 			if err != nil {
@@ -342,6 +376,16 @@ func (cs *confSub) fetch() {
 			cs.bell = false
 			cs.mu.Unlock()
 			continue
+		}
+		if !retry && !cs.closed && cs.want > cs.lastSeq {
+			if wait < len(storeWait) {
+				d := storeWait[wait]
+				wait++
+				cs.mu.Unlock()
+				time.Sleep(d)
+				continue
+			}
+			cs.want = cs.lastSeq // never stored: a refused publish
 		}
 		cs.fetching = false
 		cs.mu.Unlock()
