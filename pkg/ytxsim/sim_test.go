@@ -545,3 +545,40 @@ func TestJoinedURLAndNoNotifyAddress(t *testing.T) {
 	h2.clock.Advance(time.Hour)
 	h2.rx.none(t, h2.sim)
 }
+
+// TestPlayAndRecordTimers: a prompt of n loops reports completion to
+// playcompleteurl after n×5 s; a timed recording reports to
+// timeoutrecordurl when its time runs out.
+func TestPlayAndRecordTimers(t *testing.T) {
+	h := newHarness(t, nil)
+	res, _ := h.c.CreateConf(ctx, yuntongxun.CreateConfOptions{})
+	h.rx.expect(t, "created")
+	if err := h.c.ConfPlay(ctx, res.ConfID, yuntongxun.PlayOptions{FileName: "a.wav", Loop: 2, PlayCompleteURL: "/played"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.ConfRecord(ctx, res.ConfID, yuntongxun.RecordOptions{Time: 30, TimeoutRecordURL: "/recorded"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.ConfRecord(ctx, res.ConfID, yuntongxun.RecordOptions{}); statusCode(t, err) != yuntongxun.CodeConfAPIFailed {
+		t.Errorf("record twice: %v", err)
+	}
+	h.rx.expect(t, "media", "media")
+	h.clock.Advance(2*PlaySecondsPerLoop*time.Second - time.Millisecond)
+	h.rx.none(t, h.sim)
+	h.clock.Advance(time.Millisecond)
+	if c := h.rx.expect(t, "played")[0]; c.f["notifytype"] != "1" || c.f["state"] != "11" {
+		t.Errorf("play complete: %s", c.body)
+	}
+	h.clock.Advance(20 * time.Second)
+	if c := h.rx.expect(t, "recorded")[0]; c.f["notifytype"] != "12" || c.f["recordduration"] != "30" {
+		t.Errorf("record timeout: %s", c.body)
+	}
+	if err := h.c.ConfStopRecord(ctx, res.ConfID); statusCode(t, err) != yuntongxun.CodeConfAPIFailed {
+		t.Errorf("stop a finished recording: %v", err)
+	}
+	for _, o := range []yuntongxun.PlayOptions{{FileName: "a.wav", Loop: -2}} {
+		if err := h.c.ConfPlay(ctx, res.ConfID, o); statusCode(t, err) != yuntongxun.CodeBadParam {
+			t.Errorf("play %+v: %v", o, err)
+		}
+	}
+}
