@@ -144,7 +144,7 @@ func (c *consumer) handle(msg jetstream.Msg) {
 	log := c.log.With().Str(logging.ConfID, e.ConfID).Str(logging.CallID, e.CallID).Str("kind", e.Kind).Uint64("seq", e.Seq).Logger()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := c.st.update(ctx, e.ConfID, func(r *record) error { return apply(r, &e) })
+	err := c.st.update(ctx, e.ConfID, func(r *record) error { return apply(r, &e) })
 	switch {
 	case err == nil || errors.Is(err, errRemove):
 		c.met.events.WithLabelValues(e.Kind, "applied").Inc()

@@ -225,7 +225,7 @@ func (s *Service) dismissConf(c *call) (any, *contract.Error) {
 	if err := s.platform(c, "DismissConf", func(ctx context.Context) error { return s.p.DismissConf(ctx, req.ConfID) }); err != nil {
 		return nil, platformError(err)
 	}
-	_, err := s.st.update(c.ctx, req.ConfID, func(r *record) error {
+	err := s.st.update(c.ctx, req.ConfID, func(r *record) error {
 		if r.State == contract.StateEnding {
 			return errSkip
 		}
@@ -313,7 +313,7 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 	// Keep the invitations even if the caller gave up: the calls ring.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.st.update(ctx, confID, func(r *record) error {
+	err := s.st.update(ctx, confID, func(r *record) error {
 		for i, o := range outs {
 			if o.err != nil {
 				continue
@@ -438,7 +438,7 @@ func (s *Service) confMute(mute bool) handlerFunc {
 			return nil, platformError(err)
 		}
 		// The platform accepted it: show it now; the media event confirms.
-		_, _ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
+		_ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
 			m := r.Members[req.CallID]
 			if m == nil || m.Muted == mute {
 				return errSkip
@@ -476,7 +476,7 @@ func (s *Service) confRecord(start bool) handlerFunc {
 		if err != nil {
 			return nil, platformError(err)
 		}
-		_, _ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
+		_ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
 			if r.Recording == start {
 				return errSkip
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/yuntongxun"
@@ -32,8 +33,18 @@ type Platform interface {
 // no joinurl (DESIGN-NOTES: one invitation, one OnConfInviteJoin).
 type YTX struct{ c *yuntongxun.Client }
 
-// NewYTX builds the platform client of cfg.
+// NewYTX builds the platform client of cfg. hc nil means a client whose
+// connection pool fits cfg.Concurrency: the default transport keeps only 2
+// idle connections per host, so under load every request beyond them would
+// open (and then close) a TLS connection of its own.
 func NewYTX(cfg Config, hc *http.Client) (*YTX, error) {
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = cfg.Concurrency * 2
+		tr.MaxIdleConnsPerHost = cfg.Concurrency * 2
+		tr.IdleConnTimeout = 90 * time.Second
+		hc = &http.Client{Transport: tr}
+	}
 	c, err := yuntongxun.New(yuntongxun.Config{
 		BaseURL:    cfg.YTXBaseURL,
 		AccountSID: cfg.YTXAccountSID,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -116,17 +115,8 @@ type store struct {
 	idem   jetstream.KeyValue
 	// onConflict counts revision conflicts (metrics).
 	onConflict func()
-	// stripes serialize the updates of one conference within this
-	// instance, so revision conflicts only come from other instances: a
-	// burst of invitations into one conference does not turn into a storm
-	// of retries.
-	stripes [64]sync.Mutex
-}
-
-func (s *store) stripe(confID string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(confID))
-	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+	qmu    sync.Mutex
+	queues map[string]*confQueue // conferences with updates being written
 }
 
 // openStore creates or binds the buckets.
@@ -141,7 +131,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 		}
 		return kv, nil
 	}
-	s := &store{onConflict: func() {}}
+	s := &store{onConflict: func() {}, queues: map[string]*confQueue{}}
 	var err error
 	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", 0, 1); err != nil {
 		return nil, err
@@ -197,13 +187,92 @@ var errSkip = errors.New("no change")
 // errRemove returned by an update function deletes the record.
 var errRemove = errors.New("remove record")
 
+// clone copies r deeply enough for an update function to change the copy.
+func (r *record) clone() *record {
+	c := *r
+	c.Members = make(map[string]*member, len(r.Members))
+	for id, m := range r.Members {
+		mc := *m
+		c.Members[id] = &mc
+	}
+	return &c
+}
+
+// op is one update waiting for its conference's writer.
+type op struct {
+	fn   func(*record) error
+	done chan error // buffered: the writer never waits for the caller
+}
+
+// confQueue holds the updates of one conference waiting to be written.
+type confQueue struct {
+	ops []*op
+}
+
 // update applies fn to confID's record with optimistic concurrency: read,
 // change, kv.Update with the revision read; on a conflict read again and
-// re-apply. fn must be a pure function of the record it gets.
-func (s *store) update(ctx context.Context, confID string, fn func(*record) error) (*record, error) {
-	mu := s.stripe(confID)
-	mu.Lock()
-	defer mu.Unlock()
+// re-apply. fn must be a pure function of the record it gets (it may run
+// more than once) and must leave the record alone when it returns an error.
+//
+// Within an instance the updates of one conference are group-committed:
+// while one write is on its way, the updates that arrive queue up, and the
+// next write applies all of them at once. So a burst of invitations into
+// one conference costs a few KV round trips, not one each, and revision
+// conflicts only come from other instances.
+func (s *store) update(ctx context.Context, confID string, fn func(*record) error) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
+	s.qmu.Lock()
+	q := s.queues[confID]
+	leader := q == nil
+	if leader {
+		q = &confQueue{}
+		s.queues[confID] = q
+	}
+	q.ops = append(q.ops, o)
+	s.qmu.Unlock()
+	if leader {
+		go s.writer(confID, q)
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		// The update may still be written: the caller only stops waiting.
+		return ctx.Err()
+	}
+}
+
+// writer writes the queued updates of one conference until none is left.
+func (s *store) writer(confID string, q *confQueue) {
+	for {
+		s.qmu.Lock()
+		batch := q.ops
+		q.ops = nil
+		if len(batch) == 0 {
+			delete(s.queues, confID)
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs := s.commit(ctx, confID, batch)
+		cancel()
+		for i, o := range batch {
+			o.done <- errs[i]
+		}
+	}
+}
+
+// commit applies batch to the record in one revision-checked write, with
+// retries on conflicts; it returns each op's outcome.
+func (s *store) commit(ctx context.Context, confID string, batch []*op) []error {
+	errs := make([]error, len(batch))
+	fill := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// Another instance won: back off a little, with jitter.
@@ -211,46 +280,68 @@ func (s *store) update(ctx context.Context, confID string, fn func(*record) erro
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return fill(ctx.Err())
 			}
 		}
 		r, rev, err := s.get(ctx, confID)
 		if err != nil {
-			return nil, err
+			return fill(err)
 		}
-		switch err := fn(r); {
-		case errors.Is(err, errSkip):
-			return r, nil
-		case errors.Is(err, errRemove):
+		changed, remove := false, false
+		for i, o := range batch {
+			if remove {
+				errs[i] = errNoRecord
+				continue
+			}
+			c := r.clone()
+			switch err := o.fn(c); {
+			case err == nil:
+				r, changed, errs[i] = c, true, nil
+			case errors.Is(err, errSkip):
+				errs[i] = nil
+			case errors.Is(err, errRemove):
+				remove, errs[i] = true, errRemove
+			default:
+				errs[i] = err
+			}
+		}
+		switch {
+		case remove:
 			err := s.confs.Delete(ctx, confID, jetstream.LastRevision(rev))
-			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			if conflict(err) {
 				s.onConflict()
 				continue
 			}
 			if err != nil {
-				return nil, fmt.Errorf("kv delete %s: %w", confID, err)
+				return fill(fmt.Errorf("kv delete %s: %w", confID, err))
 			}
 			if err := s.owners.Delete(ctx, ownerKey(r.Owner, confID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return nil, fmt.Errorf("kv delete owner %s: %w", confID, err)
+				return fill(fmt.Errorf("kv delete owner %s: %w", confID, err))
 			}
-			return nil, errRemove
-		case err != nil:
-			return r, err
+			return errs
+		case !changed:
+			return errs
 		}
 		b, err := json.Marshal(r)
 		if err != nil {
-			return nil, err
+			return fill(err)
 		}
 		_, err = s.confs.Update(ctx, confID, b, rev)
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		if conflict(err) {
 			s.onConflict()
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("kv update %s: %w", confID, err)
+			return fill(fmt.Errorf("kv update %s: %w", confID, err))
 		}
-		return r, nil
+		return errs
 	}
+}
+
+// conflict reports a revision mismatch (code 10071 on a single server
+// matches ErrKeyExists too).
+func conflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
 }
 
 // owned lists the confids clientID owns.

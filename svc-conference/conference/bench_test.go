@@ -1,0 +1,60 @@
+package conference
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"confapplet/pkg/contract"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// BenchmarkInvite measures InviteJoinConf through NATS request/reply, one
+// service instance (default concurrency 64), the real client and the
+// simulator answering every platform request after 50 ms. Each invitation
+// is a KV read, a platform call and a revision-checked KV write.
+//
+//	go test -run '^$' -bench Invite -benchtime 2000x ./svc-conference/conference/
+func BenchmarkInvite(b *testing.B) {
+	e := newEnv(b, envOpts{latency: 50 * time.Millisecond})
+	svc := e.start(nil)
+	// Up to 250 invitations per conference (maxmember 300; nobody answers,
+	// as the simulator's clock stands still), spread round robin.
+	confs := make([]string, b.N/250+1)
+	for i := range confs {
+		confs[i] = e.create(fmt.Sprintf("bench%d", i), 300)
+	}
+	var next, failed atomic.Int64
+	b.SetParallelism(64) // 128 callers on 2 cores: more than the pool holds
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			ci := int(i) % len(confs) // spread: one conference takes ≤ 250
+			body, _ := json.Marshal(contract.InviteJoinConfRequest{ConfID: confs[ci], Number: fmt.Sprintf("139%08d", i)})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			m, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: contract.ServiceSubject(contract.MethodInviteJoinConf),
+				Header: hdr(fmt.Sprintf("bench%d", ci)), Data: body})
+			cancel()
+			if err != nil || m.Header.Get(micro.ErrorCodeHeader) != "" {
+				failed.Add(1)
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d of %d invitations failed", f, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invites/s")
+	if got := len(e.sim.Calls()); got != b.N {
+		b.Fatalf("simulator dialled %d, want %d", got, b.N)
+	}
+	_ = svc
+}
