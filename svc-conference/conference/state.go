@@ -115,8 +115,8 @@ type store struct {
 	idem   jetstream.KeyValue
 	// onConflict counts revision conflicts (metrics).
 	onConflict func()
-	qmu    sync.Mutex
-	queues map[string]*confQueue // conferences with updates being written
+	qmu        sync.Mutex
+	queues     map[string]*confQueue // conferences with updates being written
 }
 
 // openStore creates or binds the buckets.
