@@ -109,16 +109,21 @@ type rpcStats struct {
 	ok     int
 	errors map[string]int
 	phase  string
-	byPh   map[string]map[string]int
+	phases []string                  // in order
+	byPh   map[string]map[string]int // phase → error → count
+	okPh   map[string]int            // phase → successful calls
 }
 
 func newRPCStats() *rpcStats {
-	return &rpcStats{errors: map[string]int{}, byPh: map[string]map[string]int{}, phase: "warm-up"}
+	s := &rpcStats{errors: map[string]int{}, byPh: map[string]map[string]int{}, okPh: map[string]int{}}
+	s.setPhase("warm-up")
+	return s
 }
 
 func (s *rpcStats) setPhase(p string) {
 	s.mu.Lock()
 	s.phase = p
+	s.phases = append(s.phases, p)
 	s.mu.Unlock()
 }
 
@@ -145,6 +150,7 @@ func (s *rpcStats) record(method string, err error) {
 	defer s.mu.Unlock()
 	if err == nil {
 		s.ok++
+		s.okPh[s.phase]++
 		return
 	}
 	k := method + ": " + errName(err)

@@ -128,6 +128,8 @@ func startStack(t *testing.T) *stack {
 
 	simPort := freePort(t)
 	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
+	// One instance after the other: two instances creating the same R3 KV
+	// bucket at once on a fresh cluster both time out (see docs/operations.md).
 	for i := 1; i <= 2; i++ {
 		port := freePort(t)
 		c := &svc{httpPort: port, proc: newProc(fmt.Sprintf("svc-conference-%d", i), confBin, dir, nil, common(map[string]string{
@@ -156,6 +158,9 @@ func startStack(t *testing.T) *stack {
 		"YTX_AUTH_TOKEN":  simToken,
 		"YTX_APP_ID":      simAppID,
 		"LOG_LEVEL":       "info",
+		// Platform answers take a while, so a conference instance killed
+		// mid-load has requests in flight.
+		"SIM_LATENCY": "100ms",
 	})}
 	st.sim.start(t)
 	if err := waitHTTP(context.Background(), st.sim.base()+"/healthz", 30*time.Second); err != nil {
