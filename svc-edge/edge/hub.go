@@ -564,6 +564,19 @@ func (s *session) unwatch(confID string) {
 	}
 }
 
+// resync rings every conference.
+func (h *hub) resync() {
+	h.mu.Lock()
+	all := make([]*confSub, 0, len(h.confs))
+	for _, cs := range h.confs {
+		all = append(all, cs)
+	}
+	h.mu.Unlock()
+	for _, cs := range all {
+		cs.ring()
+	}
+}
+
 // subscriptions is the number of conferences subscribed (tests, metrics).
 func (h *hub) subscriptions() int {
 	h.mu.Lock()

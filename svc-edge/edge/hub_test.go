@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/natsembed"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -204,4 +205,38 @@ func TestAutoWatchAndUnwatch(t *testing.T) {
 	if n := ed.srv.hub.subscriptions(); n != 1 {
 		t.Fatalf("%d subscriptions, want 1 (6666)", n)
 	}
+}
+
+// Events stored while an edge was disconnected from NATS reach its watchers
+// once it reconnects.
+func TestResyncAfterNATSRestart(t *testing.T) {
+	e := newEnv(t)
+	e.ownedBy(map[string][]string{"rs": {"8888"}})
+	ed := e.edge(nil)
+	cl := dial(t, ed.url, "rs", "")
+	e.publish("8888", 1, contract.KindCreated)
+	wantSeqs(t, "before", cl.events(1), 1)
+
+	ns2 := natsembed.Restart(t, e.ns)
+	nc2 := natsembed.Connect(t, ns2)
+	js2, err := jetstream.New(nc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := uint64(2); s <= 3; s++ {
+		b, _ := json.Marshal(contract.Event{Kind: contract.KindJoined, ConfID: "8888", Seq: s})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := js2.Publish(ctx, contract.EventsSubject("8888"), b); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	m, err := cl.read(15 * time.Second)
+	for err == nil && m.Method == contract.NotifyWatch {
+		m, err = cl.read(15 * time.Second)
+	}
+	if err != nil || m.seq() != 2 {
+		t.Fatalf("after reconnect: %s %v", m.raw, err)
+	}
+	wantSeqs(t, "after reconnect", cl.events(1), 3)
 }

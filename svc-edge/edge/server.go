@@ -96,9 +96,23 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		}
 		srv.subs = append(srv.subs, sub)
 	}
+	// After a reconnect, events stored while the edge was away rang no
+	// doorbell here: look in the stream for every conference.
+	prev := nc.Opts.ReconnectedCB
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		if prev != nil {
+			prev(c)
+		}
+		srv.Resync()
+	})
 	srv.handler = srv.routes()
 	return srv, nil
 }
+
+// Resync makes every conference subscription read the stream for events it
+// may have missed (New calls it on NATS reconnects; Serve also on a slow-
+// consumer error, when doorbells may have been dropped).
+func (srv *Server) Resync() { srv.hub.resync() }
 
 // Handler serves the WebSocket endpoint, the page and the ops endpoints.
 func (srv *Server) Handler() http.Handler { return srv.handler }
@@ -425,8 +439,15 @@ func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	closed := make(chan struct{})
+	var edge atomic.Pointer[Server]
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("svc-edge"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn().Err(err).Msg("nats")
+			if s := edge.Load(); s != nil && errors.Is(err, nats.ErrSlowConsumer) {
+				s.Resync()
+			}
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
 	if err != nil {
@@ -437,6 +458,7 @@ func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		nc.Close()
 		return err
 	}
+	edge.Store(srv)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		srv.close()
