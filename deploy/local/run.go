@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"confapplet/pkg/ytxsim"
 	"confapplet/pkg/yuntongxun"
 	"confapplet/svc-callback/callback"
 )
@@ -31,9 +30,6 @@ type config struct {
 	LogFile      string // -log-file: "" = <data>/confapplet.log (with -temp: $TMPDIR/confapplet-local.log)
 	LogLevel     string // -log-level
 	ReadyTimeout time.Duration
-
-	// SimRules replaces the simulator's default rules (tests).
-	SimRules []ytxsim.Rule
 }
 
 func defaultConfig() config {

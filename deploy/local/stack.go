@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"confapplet/pkg/logging"
 	"confapplet/pkg/natsembed"
 	"confapplet/pkg/ytxsim"
 	"confapplet/svc-callback/callback"
@@ -43,8 +43,6 @@ type stack struct {
 	log    io.Writer           // services' JSON logs
 
 	nats    *natsembed.Server
-	sim     *ytxsim.Sim
-	simSrv  *http.Server
 	real    bool   // drive the real platform (YTX_* credentials set)
 	baseURL string // platform REST base URL in use
 	notify  string // notification address given to the platform
@@ -61,6 +59,7 @@ const (
 	svcConference = "svc-conference"
 	svcCallback   = "svc-callback"
 	svcEdge       = "svc-edge"
+	svcSim        = "ytxsim"
 )
 
 // newStack prepares a stack; start starts it.
@@ -101,10 +100,8 @@ func (s *stack) start(ctx context.Context) error {
 			env["YTX_BASE_URL"] = s.baseURL
 		}
 	} else {
-		if err := s.startSim(); err != nil {
-			s.stop()
-			return err
-		}
+		// The simulator, configured by its own SIM_* variables (docs/yuntongxun.md).
+		s.add(svcSim, ytxsim.Run, []string{"-addr", s.cfg.SimAddr, "-notify-url", s.notify}, "/healthz", s.cfg.SimAddr)
 		s.baseURL = "http://" + dialAddr(s.cfg.SimAddr) + "/" + ytxsim.Version
 		env["YTX_BASE_URL"] = s.baseURL
 		env["YTX_ACCOUNT_SID"] = ytxsim.DefaultAccountSID
@@ -119,37 +116,23 @@ func (s *stack) start(ctx context.Context) error {
 		return parent(k)
 	}
 
-	// Callback first (it creates the events stream), then the conference
-	// service, then the edge that browsers reach.
+	// Then callback (it creates the events stream), the conference service,
+	// and the edge that browsers reach.
 	s.add(svcCallback, callback.Run, []string{"-addr", s.cfg.CallbackAddr, "-local"}, "/readyz", s.cfg.CallbackAddr)
 	s.add(svcConference, conference.Run, []string{"-http-addr", s.cfg.ConfAddr}, "/readyz", s.cfg.ConfAddr)
 	s.add(svcEdge, edge.Run, []string{"-addr", s.cfg.EdgeAddr}, "/readyz", s.cfg.EdgeAddr)
+	// One after the other, each ready before the next starts: the edge
+	// comes last, so once its /readyz answers 200 the whole stack serves.
 	for _, name := range s.order {
 		if err := s.startService(ctx, name); err != nil {
 			s.stop()
 			return err
 		}
+		if err := s.waitReady(ctx, s.cfg.ReadyTimeout, name); err != nil {
+			s.stop()
+			return err
+		}
 	}
-	if err := s.waitReady(ctx, s.cfg.ReadyTimeout); err != nil {
-		s.stop()
-		return err
-	}
-	return nil
-}
-
-func (s *stack) startSim() error {
-	s.sim = ytxsim.New(ytxsim.Config{
-		NotifyBaseURL: s.notify,
-		Logger:        logging.New(s.log, s.cfg.LogLevel, "ytxsim"),
-		Rules:         s.cfg.SimRules,
-	})
-	ln, err := net.Listen("tcp", s.cfg.SimAddr)
-	if err != nil {
-		s.sim.Close()
-		return fmt.Errorf("simulator: listen %s: %w", s.cfg.SimAddr, err)
-	}
-	s.simSrv = &http.Server{Handler: s.sim, ReadHeaderTimeout: 10 * time.Second}
-	go s.simSrv.Serve(ln)
 	return nil
 }
 
@@ -229,18 +212,17 @@ func (s *stack) restartService(ctx context.Context, name string) error {
 	return s.waitReady(ctx, s.cfg.ReadyTimeout)
 }
 
-// waitReady polls every service's readiness URL (and the simulator's
-// /healthz) until all answer 200.
-func (s *stack) waitReady(ctx context.Context, timeout time.Duration) error {
+// waitReady polls the readiness URLs of names (default: every service)
+// until all answer 200.
+func (s *stack) waitReady(ctx context.Context, timeout time.Duration, names ...string) error {
 	s.mu.Lock()
 	urls := map[string]string{}
 	for name, sv := range s.svcs {
-		urls[name] = sv.ready
+		if len(names) == 0 || slices.Contains(names, name) {
+			urls[name] = sv.ready
+		}
 	}
 	s.mu.Unlock()
-	if s.sim != nil {
-		urls["simulator"] = "http://" + dialAddr(s.cfg.SimAddr) + "/healthz"
-	}
 	return waitURLs(ctx, urls, timeout, s.failc)
 }
 
@@ -295,12 +277,6 @@ func (s *stack) stop() error {
 		if err := s.stopService(order[i], 20*time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", order[i], err))
 		}
-	}
-	if s.simSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s.simSrv.Shutdown(ctx)
-		cancel()
-		s.sim.Close()
 	}
 	if s.nats != nil {
 		s.nats.Shutdown()
