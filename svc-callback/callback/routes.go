@@ -140,7 +140,7 @@ func (s *Server) handleCallback() http.Handler {
 			s.count(kind, outcomePublished)
 		}
 		log.Info().Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
-			Int("attempts", res.Attempts).Str("time", ev.Time).Msg("callback stored")
+			Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
 		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 		_, _ = io.WriteString(w, Ack)
 	})

@@ -1,0 +1,379 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"confapplet/pkg/client"
+	"confapplet/pkg/contract"
+)
+
+// CreateConf → OnConfCreate; InviteJoinConf → OnConfInviteJoin with result
+// 0 for an answering number and ≠ 0 for a busy one; QuitConf → OnConfQuit,
+// and when the last member is gone, OnConfDel.
+func TestCreateInviteQuit(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice")
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := alice.expect(contract.NotifyCreate)
+	dense(t, "alice", confID, created, 1)
+
+	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := alice.c.InviteJoinConf(alice.ctx(), confID, busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ring()
+	invites := alice.expect(contract.NotifyInviteJoin, contract.NotifyInviteJoin)
+	dense(t, "alice", confID, invites, 2)
+	results := map[string]*int{}
+	for _, ev := range invites {
+		results[ev.CallID] = ev.Result
+	}
+	if r := results[good]; r == nil || *r != 0 {
+		t.Errorf("answering number %s: result %v, want 0", answering, r)
+	}
+	if r := results[bad]; r == nil || *r == 0 {
+		t.Errorf("busy number %s: result %v, want ≠ 0", busy, r)
+	}
+
+	if err := alice.c.QuitConf(alice.ctx(), confID, good); err != nil {
+		t.Fatal(err)
+	}
+	end := alice.expect(contract.NotifyQuit, contract.NotifyDel)
+	dense(t, "alice", confID, end, 4)
+	if end[0].CallID != good {
+		t.Errorf("OnConfQuit for %s, want %s", end[0].CallID, good)
+	}
+	alice.quiet(300 * time.Millisecond)
+}
+
+// DismissConf → OnConfDismiss, the members' OnConfQuit, and OnConfDel.
+func TestDismiss(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice")
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ring()
+	alice.expect(contract.NotifyCreate, contract.NotifyInviteJoin)
+	if err := alice.c.DismissConf(alice.ctx(), confID); err != nil {
+		t.Fatal(err)
+	}
+	evs := alice.expect(contract.NotifyDismiss, contract.NotifyQuit, contract.NotifyDel)
+	dense(t, "alice", confID, evs, 3)
+	if evs[0].Status == nil || *evs[0].Status != 0 {
+		t.Errorf("OnConfDismiss status %v, want 0", evs[0].Status)
+	}
+	if evs[1].CallID != member {
+		t.Errorf("OnConfQuit for %s, want %s", evs[1].CallID, member)
+	}
+	alice.quiet(300 * time.Millisecond)
+}
+
+// A callback the simulator retries (svc-callback stored it, but the answer
+// was lost on the way back) reaches the browser once.
+func TestRetriedCallbackDeliveredOnce(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice")
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(contract.NotifyCreate)
+
+	// The first invite callback is stored, but the platform sees a 502.
+	var mu sync.Mutex
+	lost := 0
+	hook := func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/invite") {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if lost > 0 {
+			return false
+		}
+		rec := httptest.NewRecorder()
+		st.cb.Handler().ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			t.Errorf("first invite callback: %d", rec.Code)
+		}
+		lost++
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+		return true
+	}
+	st.cbHook.Store(&hook)
+
+	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ring()
+	first := alice.expect(contract.NotifyInviteJoin)
+	dense(t, "alice", confID, first, 2)
+	// The simulator retries after 1 s of its time.
+	waitFor(t, "the failed delivery", func() bool { return st.deliveries("invite") == 1 })
+	st.clock.Advance(time.Second)
+	waitFor(t, "the retry", func() bool { return st.deliveries("invite") == 2 })
+	if statuses := st.deliveryStatuses("invite"); statuses != "502,200" {
+		t.Fatalf("invite deliveries: %s, want 502,200", statuses)
+	}
+
+	// Nothing but the next, live event follows.
+	if err := alice.c.QuitConf(alice.ctx(), confID, good); err != nil {
+		t.Fatal(err)
+	}
+	rest := alice.expect(contract.NotifyQuit, contract.NotifyDel)
+	dense(t, "alice", confID, rest, 3)
+	alice.quiet(300 * time.Millisecond)
+	if n := st.storedCount(confID); n != 4 {
+		t.Errorf("stream holds %d events of %s, want 4", n, confID)
+	}
+	if s := alice.c.Stats(); s.Duplicates != 0 || s.Gaps != 0 {
+		t.Errorf("client stats %+v", s)
+	}
+}
+
+// A browser disconnected while 5 events happen reconnects to the second
+// edge and gets exactly those 5, in order, then live ones.
+func TestResumeOnSecondEdge(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice")
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(contract.NotifyCreate)
+	// Four invitations ring while alice is connected; nothing answers yet.
+	calls := map[string]string{}
+	for _, n := range []string{answering, answering2, answering3, busy} {
+		id, err := alice.c.InviteJoinConf(alice.ctx(), confID, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls[n] = id
+	}
+	resume := alice.c.ResumePoints()
+	if resume[confID] != 1 {
+		t.Fatalf("resume points %v, want %s:1", resume, confID)
+	}
+	if err := alice.c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Away: three answer and one is busy (4 events), one member hangs up (5).
+	st.ring()
+	waitFor(t, "four invitation results", func() bool { return st.lastSeq(confID) == 5 })
+	if err := st.sim.Hangup(calls[answering]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the quit", func() bool { return st.lastSeq(confID) == 6 })
+
+	back := st.dial(1, "alice", client.WithResume(resume))
+	missed := back.expect(contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyQuit)
+	dense(t, "alice on edge 2", confID, missed, 2)
+	if missed[4].CallID != calls[answering] {
+		t.Errorf("replayed quit of %s, want %s", missed[4].CallID, calls[answering])
+	}
+	// Then live.
+	if err := back.c.QuitConf(back.ctx(), confID, calls[answering2]); err != nil {
+		t.Fatal(err)
+	}
+	live := back.expect(contract.NotifyQuit)
+	dense(t, "alice live", confID, live, 7)
+	back.quiet(300 * time.Millisecond)
+	if s := back.c.Stats(); s.Duplicates != 0 || s.Gaps != 0 || s.Lost != 0 {
+		t.Errorf("client stats %+v", s)
+	}
+}
+
+// Watchers of one conference on two edges each get every event once.
+func TestWatchersOnTwoEdges(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice")
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(contract.NotifyCreate)
+	ops1 := st.dial(0, "ops1", client.WithOperator(operatorToken))
+	ops2 := st.dial(1, "ops2", client.WithOperator(operatorToken))
+	for _, b := range []*browser{ops1, ops2} {
+		if _, err := b.c.WatchConf(b.ctx(), confID, 0); err != nil {
+			t.Fatalf("%s WatchConf: %v", b.c.ClientID(), err)
+		}
+	}
+	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.c.InviteJoinConf(alice.ctx(), confID, busy); err != nil {
+		t.Fatal(err)
+	}
+	st.ring()
+	if err := alice.c.QuitConf(alice.ctx(), confID, good); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{contract.NotifyCreate, contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyQuit, contract.NotifyDel}
+	alice.expect(want[1:]...)
+	for _, b := range []*browser{ops1, ops2, alice} {
+		if b != alice {
+			dense(t, b.c.ClientID(), confID, b.expect(want...), 1)
+		}
+		b.quiet(300 * time.Millisecond)
+		if s := b.c.Stats(); s.Duplicates != 0 || s.Gaps != 0 {
+			t.Errorf("%s stats %+v", b.c.ClientID(), s)
+		}
+	}
+}
+
+// A callback with a wrong secret gets 404 and nothing is published.
+func TestWrongSecret(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice")
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(contract.NotifyCreate)
+	body := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><request><confid>%s</confid><deltime>20261128120500</deltime></request>`, confID)
+	for _, s := range []string{"wrong", secret + "x", ""} {
+		if code := st.postCallback(s, contract.KindDeleted, body); code != http.StatusNotFound {
+			t.Errorf("secret %q: %d, want 404", s, code)
+		}
+	}
+	if code := st.postCallback(secret, "nosuchkind", body); code != http.StatusNotFound {
+		t.Errorf("unknown kind: %d, want 404", code)
+	}
+	alice.quiet(500 * time.Millisecond)
+	if n := st.storedCount(confID); n != 1 {
+		t.Errorf("stream holds %d events of %s, want 1", n, confID)
+	}
+	// The right secret is published (the control of this test).
+	if code := st.postCallback(secret, contract.KindDeleted, body); code != http.StatusOK {
+		t.Fatalf("right secret: %d", code)
+	}
+	dense(t, "alice", confID, alice.expect(contract.NotifyDel), 2)
+}
+
+// With NATS stopped a callback gets a non-2xx answer; once NATS is back the
+// simulator's retry is delivered, once.
+func TestNATSOutage(t *testing.T) {
+	st := newStack(t)
+	alice := st.dial(0, "alice", client.WithReconnect(), client.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(contract.NotifyCreate)
+	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	st.stopNATS()
+	waitFor(t, "svc-callback to see NATS gone", func() bool { return !st.cbNC.IsConnected() })
+	st.ring() // the call answers: the invite callback fails
+	waitFor(t, "the failed delivery", func() bool { return st.deliveries("invite") == 1 })
+	if s := st.deliveryStatuses("invite"); s == "200" || strings.HasPrefix(s, "2") {
+		t.Fatalf("invite delivery with NATS down: %s, want non-2xx", s)
+	}
+
+	st.startNATS()
+	st.waitReconnected()
+	waitFor(t, "svc-callback ready", func() bool { return st.ready() })
+	st.clock.Advance(time.Second) // the simulator's retry
+	waitFor(t, "the retry", func() bool { return st.deliveries("invite") == 2 })
+	if s := st.deliveryStatuses("invite"); !strings.HasSuffix(s, ",200") {
+		t.Fatalf("invite deliveries %s, want the retry to get 200", s)
+	}
+	ev := alice.expect(contract.NotifyInviteJoin)
+	dense(t, "alice", confID, ev, 2)
+	if ev[0].CallID != good || ev[0].Result == nil || *ev[0].Result != 0 {
+		t.Errorf("OnConfInviteJoin %+v", ev[0].params)
+	}
+	alice.quiet(300 * time.Millisecond)
+	if n := st.storedCount(confID); n != 2 {
+		t.Errorf("stream holds %d events, want 2", n)
+	}
+}
+
+// deliveries counts the simulator's delivery attempts of kind.
+func (st *stack) deliveries(kind string) int {
+	n := 0
+	for _, d := range st.sim.Deliveries() {
+		if d.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// deliveryStatuses lists the HTTP statuses of kind's deliveries, "502,200".
+func (st *stack) deliveryStatuses(kind string) string {
+	var s []string
+	for _, d := range st.sim.Deliveries() {
+		if d.Kind == kind {
+			s = append(s, fmt.Sprint(d.Status))
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+// ready asks svc-callback's /readyz.
+func (st *stack) ready() bool {
+	rec := httptest.NewRecorder()
+	st.cb.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	_, _ = io.Copy(io.Discard, rec.Body)
+	return rec.Code == http.StatusOK
+}
+
+// The same outage, but the platform's retry is stored while the edges are
+// still reconnecting to NATS: their live subscription misses it, and no
+// later event comes to reveal the gap. svc-edge must re-read the stream
+// for every watched conference after a NATS reconnect (or close its
+// sessions with 4003 so clients resume); until it does, this test fails and
+// is skipped.
+func TestNATSOutageEdgeReconnectsLate(t *testing.T) {
+	if os.Getenv("E2E_EDGE_RESYNC") == "" {
+		t.Skip("svc-edge does not re-sync watched conferences after a NATS reconnect yet; set E2E_EDGE_RESYNC=1 to run")
+	}
+	st := newStack(t, func(st *stack) { st.edgeReconnectWait = 3 * time.Second })
+	alice := st.dial(0, "alice", client.WithReconnect(), client.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	confID, err := alice.c.CreateConf(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(contract.NotifyCreate)
+	if _, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering); err != nil {
+		t.Fatal(err)
+	}
+	st.stopNATS()
+	waitFor(t, "svc-callback to see NATS gone", func() bool { return !st.cbNC.IsConnected() })
+	st.ring()
+	waitFor(t, "the failed delivery", func() bool { return st.deliveries("invite") == 1 })
+	st.startNATS()
+	waitFor(t, "svc-callback ready", func() bool { return st.ready() })
+	st.clock.Advance(time.Second) // the retry, stored before the edges are back
+	waitFor(t, "the retry", func() bool { return st.deliveries("invite") == 2 })
+	dense(t, "alice", confID, alice.expect(contract.NotifyInviteJoin), 2)
+}
