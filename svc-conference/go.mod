@@ -8,7 +8,10 @@ require (
 	github.com/rs/zerolog v1.35.1
 )
 
-require confapplet/pkg v0.0.0
+require (
+	confapplet/pkg v0.0.0
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect

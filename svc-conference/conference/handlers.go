@@ -105,6 +105,24 @@ func (s *Service) platform(c *call, command string, fn func(ctx context.Context)
 	return err
 }
 
+// confPlatformError is platformError for a command on a recorded
+// conference: when the platform no longer knows the conference (its
+// deleted callback was lost, or has not been applied yet) the local record
+// goes too and the caller gets conf_not_found.
+func (s *Service) confPlatformError(c *call, err error) *contract.Error {
+	if !isPlatformNotFound(err) || c.confID == "" {
+		return platformError(err)
+	}
+	c.log.Warn().Msg("platform does not know the conference; record removed")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.st.update(ctx, c.confID, func(*record) error { return errRemove }); err != nil &&
+		!errors.Is(err, errRemove) && !errors.Is(err, errNoRecord) {
+		c.log.Error().Err(err).Msg("stale record not removed")
+	}
+	return contract.Errorf(contract.CodeConfNotFound, "conference %s not found", c.confID)
+}
+
 // refuse logs and counts a guard refusal.
 func (s *Service) refuse(c *call, e *contract.Error) *contract.Error {
 	s.met.refusals.WithLabelValues(string(e.Code)).Inc()
@@ -223,7 +241,7 @@ func (s *Service) dismissConf(c *call) (any, *contract.Error) {
 		return nil, nil // already dismissed; the platform ends it
 	}
 	if err := s.platform(c, "DismissConf", func(ctx context.Context) error { return s.p.DismissConf(ctx, req.ConfID) }); err != nil {
-		return nil, platformError(err)
+		return nil, s.confPlatformError(c, err)
 	}
 	err := s.st.update(c.ctx, req.ConfID, func(r *record) error {
 		if r.State == contract.StateEnding {
@@ -308,7 +326,7 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 		c.log.Info().Str(logging.CallID, o.callID).Str("number", numbers[i]).Msg("invited")
 	}
 	if first == "" {
-		return nil, platformError(outs[0].err), ambiguous(outs[0].err)
+		return nil, s.confPlatformError(c, outs[0].err), ambiguous(outs[0].err)
 	}
 	// Keep the invitations even if the caller gave up: the calls ring.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -360,7 +378,7 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 		return nil, nil // already out
 	}
 	if err := s.platform(c, "QuitConf", func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) }); err != nil {
-		return nil, platformError(err)
+		return nil, s.confPlatformError(c, err)
 	}
 	c.log.Info().Str(logging.CallID, req.CallID).Msg("member removed")
 	return nil, nil
@@ -435,7 +453,7 @@ func (s *Service) confMute(mute bool) handlerFunc {
 			return s.p.ConfUnMute(ctx, req.ConfID, req.CallID)
 		})
 		if err != nil {
-			return nil, platformError(err)
+			return nil, s.confPlatformError(c, err)
 		}
 		// The platform accepted it: show it now; the media event confirms.
 		_ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
@@ -474,7 +492,7 @@ func (s *Service) confRecord(start bool) handlerFunc {
 			return s.p.ConfStopRecord(ctx, req.ConfID)
 		})
 		if err != nil {
-			return nil, platformError(err)
+			return nil, s.confPlatformError(c, err)
 		}
 		_ = s.st.update(c.ctx, req.ConfID, func(r *record) error {
 			if r.Recording == start {

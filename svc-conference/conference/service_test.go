@@ -235,7 +235,17 @@ func TestErrors(t *testing.T) {
 		e.fails(contract.CodeLimit, contract.MethodCreateConf, hdr("alice"), contract.CreateConfRequest{})
 	})
 	t.Run("platform error", func(t *testing.T) {
-		// The platform forgets the conference behind the service's back.
+		// The simulator mutes joined members only; A still rings.
+		cerr := e.fails(contract.CodePlatform, contract.MethodConfMute, hdr("alice"), contract.CallRequest{ConfID: confID, CallID: callA})
+		var data contract.PlatformErrorData
+		mustJSON(t, cerr.Data, &data)
+		if data.StatusCode != yuntongxun.CodeMuteFailed {
+			t.Fatalf("data %+v", data)
+		}
+	})
+	t.Run("platform forgot the conference", func(t *testing.T) {
+		// The platform ends the conference behind the service's back and
+		// its deleted callback never comes.
 		p, err := NewYTX(e.config(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -247,12 +257,9 @@ func TestErrors(t *testing.T) {
 			_, err := p.QueryConfState(context.Background(), confID)
 			return isPlatformNotFound(err)
 		})
-		cerr := e.fails(contract.CodePlatform, contract.MethodInviteJoinConf, hdr("alice"), contract.InviteJoinConfRequest{ConfID: confID, Number: "13812345672"})
-		var data contract.PlatformErrorData
-		mustJSON(t, cerr.Data, &data)
-		if data.StatusCode != yuntongxun.CodeBadConfID {
-			t.Fatalf("data %+v", data)
-		}
+		e.fails(contract.CodeConfNotFound, contract.MethodInviteJoinConf, hdr("alice"), contract.InviteJoinConfRequest{ConfID: confID, Number: "13812345672"})
+		// The stale record is gone with it.
+		e.fails(contract.CodeConfNotFound, contract.MethodGetConf, hdr("alice"), contract.ConfRequest{ConfID: confID})
 	})
 	t.Run("platform unavailable", func(t *testing.T) {
 		down := newEnv(t, envOpts{})
