@@ -431,6 +431,11 @@ func (c *Client) connect(ctx context.Context, i int) (*conn, error) {
 	return cn, nil
 }
 
+// MaxResume is the most conferences a ?resume= list may name (the edge
+// refuses longer lists with HTTP 400); the client sends the first MaxResume
+// by conference id and relies on re-watching for the others.
+const MaxResume = 256
+
 func (c *Client) resumeParam() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -441,6 +446,9 @@ func (c *Client) resumeParam() string {
 		}
 	}
 	sort.Strings(ids)
+	if len(ids) > MaxResume {
+		ids = ids[:MaxResume]
+	}
 	var b strings.Builder
 	for i, id := range ids {
 		if i > 0 {

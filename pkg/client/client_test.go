@@ -235,6 +235,7 @@ func TestDisconnectWithoutReconnect(t *testing.T) {
 	noLeak(t)
 	e := newFakeEdge(t, newStore())
 	c := dial(t, e.url(), "erin")
+	e.waitSession("erin")
 	errc := make(chan error, 1)
 	go func() { errc <- c.Call(ctx(t), "Sleep", []int{3000}, nil) }()
 	time.Sleep(50 * time.Millisecond)
@@ -321,6 +322,7 @@ func TestReplacedDoesNotReconnect(t *testing.T) {
 	noLeak(t)
 	e := newFakeEdge(t, newStore())
 	c := dial(t, e.url(), "gina", WithReconnect(), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	e.waitSession("gina")
 	c2 := dial(t, e.url(), "gina")
 	select {
 	case <-c.Done():
@@ -420,6 +422,7 @@ func TestSeqBookkeeping(t *testing.T) {
 	if c.Notifications() != nil {
 		t.Fatal("channel with a handler")
 	}
+	e.waitSession("ivy")
 	for _, m := range []string{
 		`{"jsonrpc":"2.0","method":"OnConfQuit","params":{"confid":"1234","seq":1}}`,
 		`{"jsonrpc":"2.0","method":"OnConfQuit","params":{"confid":"1234","seq":1}}`, // duplicate: dropped
@@ -467,6 +470,7 @@ func TestDialErrors(t *testing.T) {
 	// A refused reconnect with 403 ends a reconnecting client.
 	e.setRefuse(0)
 	c := dial(t, e.url(), "ok", WithReconnect(), WithBackoff(time.Millisecond, time.Millisecond))
+	e.waitSession("ok")
 	e.setRefuse(http.StatusForbidden)
 	e.kick("ok", contract.CloseGoingAway)
 	select {
@@ -487,6 +491,7 @@ func TestCloseWhileReconnecting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.waitSession("jack")
 	e.setRefuse(http.StatusServiceUnavailable)
 	e.kick("jack", contract.CloseServerFailure)
 	time.Sleep(50 * time.Millisecond)
@@ -517,5 +522,20 @@ func TestClientURL(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("clientURL(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+func TestResumeParamCapped(t *testing.T) {
+	m := map[string]uint64{"0000": 0}
+	for i := range MaxResume + 10 {
+		m[fmt.Sprintf("%05d", 10000+i)] = uint64(i + 1)
+	}
+	c := &Client{lastSeq: m}
+	r := c.resumeParam()
+	if n := strings.Count(r, ",") + 1; n != MaxResume {
+		t.Fatalf("%d items", n)
+	}
+	if !strings.HasPrefix(r, "10000:1,10001:2,") || strings.Contains(r, "0000:0") {
+		t.Fatalf("resume %q", r[:40])
 	}
 }

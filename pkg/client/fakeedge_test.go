@@ -109,6 +109,15 @@ func (e *fakeEdge) kick(clientID string, code int) {
 	s.ws.Close()
 }
 
+// waitSession waits until clientID's connection is registered (the
+// handshake completes on the client before the server registers it).
+func (e *fakeEdge) waitSession(clientID string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for !e.connected(clientID) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (e *fakeEdge) connected(clientID string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
