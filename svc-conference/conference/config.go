@@ -53,7 +53,8 @@ type Config struct {
 	DefaultTimeout time.Duration
 
 	// State.
-	KVReplicas     int           // replicas of the KV buckets and of the events stream (if this service creates it)
+	KVReplicas     int           // replicas of the KV buckets
+	EventsReplicas int           // replicas of the events stream (when this service creates it) and of its consumer; 0 = KVReplicas
 	IdempotencyTTL time.Duration // how long an idempotency key is remembered
 	// IdempotencyStale is when an in-flight idempotency reservation whose
 	// holder went away may be taken over by a retry.
@@ -155,6 +156,12 @@ func (c *Config) Validate() error {
 	if c.KVReplicas < 1 || c.KVReplicas > 5 {
 		bad("kv-replicas must be 1..5")
 	}
+	if c.EventsReplicas == 0 {
+		c.EventsReplicas = c.KVReplicas
+	}
+	if c.EventsReplicas < 1 || c.EventsReplicas > 5 {
+		bad("events-replicas must be 1..5 (0: as kv-replicas)")
+	}
 	if c.IdempotencyTTL <= 0 || c.IdempotencyStale <= 0 {
 		bad("idempotency-ttl and idempotency-stale must be > 0")
 	}
@@ -250,7 +257,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	str(&c.OperatorToken, "operator-token", "", "operator token (Confapplet-Operator) that may act on any conference; empty: no operator")
 	num(&c.Concurrency, "concurrency", "requests executed at once by this instance")
 	dur(&c.DefaultTimeout, "default-timeout", "deadline of a request without Confapplet-Deadline")
-	num(&c.KVReplicas, "kv-replicas", "replicas of the KV buckets and the events stream (1 single server, 3 cluster)")
+	num(&c.KVReplicas, "kv-replicas", "replicas of the KV buckets (1 single server, 3 cluster)")
+	num(&c.EventsReplicas, "events-replicas", "replicas of the events stream if this service creates it, and of its consumer; 0: as kv-replicas")
 	dur(&c.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept")
 	dur(&c.IdempotencyStale, "idempotency-stale", "age after which an unfinished idempotent request may be taken over")
 	str(&c.Consumer, "consumer", "", "durable events consumer name shared by all instances")

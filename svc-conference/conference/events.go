@@ -58,8 +58,15 @@ type consumer struct {
 }
 
 func startConsumer(ctx context.Context, js jetstream.JetStream, st *store, cfg Config, log zerolog.Logger, met *metrics) (*consumer, error) {
-	if _, err := streams.EnsureEvents(ctx, js, streams.EventsConfig{Replicas: cfg.KVReplicas}); err != nil {
-		return nil, err
+	// Create the stream when it is missing; never update an existing one:
+	// svc-callback owns its settings (MaxAge, Duplicates), and two services
+	// each "updating" it to their own idea would flap.
+	if _, err := js.Stream(ctx, contract.EventsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := streams.EnsureEvents(ctx, js, streams.EventsConfig{Replicas: cfg.EventsReplicas}); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("events stream: %w", err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
 		Durable:       cfg.Consumer,
@@ -69,7 +76,7 @@ func startConsumer(ctx context.Context, js jetstream.JetStream, st *store, cfg C
 		AckWait:       30 * time.Second,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		MaxAckPending: 4096,
-		Replicas:      cfg.KVReplicas,
+		Replicas:      cfg.EventsReplicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events consumer %s: %w", cfg.Consumer, err)

@@ -262,8 +262,13 @@ func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
 		start := time.Now()
 		deadline := start.Add(s.cfg.methodTimeout(method))
 		if v := req.Headers().Get(contract.HeaderDeadline); v != "" {
+			// The caller's deadline, capped: a request never holds a worker
+			// longer than a minute.
 			if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 				deadline = time.UnixMilli(ms)
+				if limit := start.Add(time.Minute); deadline.After(limit) {
+					deadline = limit
+				}
 			}
 		}
 		ctx, cancel := context.WithDeadline(s.base, deadline)
