@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -349,14 +348,9 @@ func (st *stack) ready() bool {
 
 // The same outage, but the platform's retry is stored while the edges are
 // still reconnecting to NATS: their live subscription misses it, and no
-// later event comes to reveal the gap. svc-edge must re-read the stream
-// for every watched conference after a NATS reconnect (or close its
-// sessions with 4003 so clients resume); until it does, this test fails and
-// is skipped.
+// later event comes to reveal the gap. svc-edge re-reads the stream for
+// every watched conference after a NATS reconnect, so it is delivered.
 func TestNATSOutageEdgeReconnectsLate(t *testing.T) {
-	if os.Getenv("E2E_EDGE_RESYNC") == "" {
-		t.Skip("svc-edge does not re-sync watched conferences after a NATS reconnect yet; set E2E_EDGE_RESYNC=1 to run")
-	}
 	st := newStack(t, func(st *stack) { st.edgeReconnectWait = 3 * time.Second })
 	alice := st.dial(0, "alice", client.WithReconnect(), client.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
 	confID, err := alice.c.CreateConf(alice.ctx())
