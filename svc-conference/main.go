@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // the platform's time zone, also where the host has none
 
 	"confapplet/svc-conference/conference"
 )
