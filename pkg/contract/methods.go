@@ -194,4 +194,7 @@ type OwnedNotice struct {
 type SessionNotice struct {
 	Edge string `json:"edge"` // the publishing edge's instance id
 	Conn string `json:"conn"` // the new connection's id
+	// At is when the new connection arrived (Unix nanoseconds): an edge
+	// replaces only a local session that arrived earlier. 0 = unknown.
+	At int64 `json:"at,omitempty"`
 }

@@ -190,9 +190,9 @@ func (srv *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// serveWS is /client/{client_id}: checks, upgrade, then this goroutine is
-// the connection's reader until it ends.
+// serveWS is /client/{client_id}: checks, then the upgrade.
 func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	clientID := r.PathValue("client_id")
 	if !contract.ClientIDPattern.MatchString(clientID) {
 		srv.metrics.rejected.WithLabelValues("bad_client_id").Inc()
@@ -220,13 +220,21 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	defer srv.conns.Add(-1)
 	conn, err := srv.ws.Upgrade(w, r, nil)
 	if err != nil {
+		srv.conns.Add(-1)
 		return // Upgrade answered
 	}
+	// The connection gets its own reader goroutine and this handler returns,
+	// so net/http's per-connection state (buffers, a deep stack) is freed.
 	srv.wg.Add(1)
+	go srv.serveConn(conn, clientID, q.Get("operator"), resume, r.RemoteAddr, arrived)
+}
+
+// serveConn is a connection's reader, until it ends.
+func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, resume map[string]uint64, remote string, arrived time.Time) {
 	defer srv.wg.Done()
+	defer srv.conns.Add(-1)
 	srv.metrics.conns.Inc()
 	srv.metrics.connsTotal.Inc()
 	defer srv.metrics.conns.Dec()
@@ -234,11 +242,15 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(srv.cfg.ReadLimit)
 	connID := srv.id + "-" + strconv.FormatUint(srv.connSeq.Add(1), 36)
 	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, func() { srv.metrics.disconnects.WithLabelValues("slow").Inc() })
-	s := newSession(srv, connID, clientID, q.Get("operator"), t)
-	if !srv.register(s) {
+	s := newSession(srv, connID, clientID, operator, t)
+	s.start = arrived
+	switch srv.register(s) {
+	case registerClosing:
 		t.Close(contract.CloseGoingAway, "edge shutting down")
+	case registerStale:
+		t.Close(contract.CloseReplaced, "replaced by a newer connection")
 	}
-	s.log.Debug().Str("remote", r.RemoteAddr).Msg("connected")
+	s.log.Debug().Str("remote", remote).Msg("connected")
 	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
 
 	// Keep-alive: a ping every PingInterval; any frame (pongs included)
@@ -306,15 +318,27 @@ func closeReason(code int) string {
 	return strconv.Itoa(code)
 }
 
+// Outcomes of register.
+const (
+	registered = iota
+	registerClosing
+	registerStale // a newer connection of the client is here already
+)
+
 // register makes s the session of its client id, replacing (4000) an older
-// one here, and tells other edges to replace theirs.
-func (srv *Server) register(s *session) bool {
+// one here, and tells other edges to replace theirs. The connection that
+// arrived last wins, whatever order the registrations run in.
+func (srv *Server) register(s *session) int {
 	srv.mu.Lock()
 	if srv.closing {
 		srv.mu.Unlock()
-		return false
+		return registerClosing
 	}
 	old := srv.sessions[s.clientID]
+	if old != nil && old.start.After(s.start) {
+		srv.mu.Unlock()
+		return registerStale
+	}
 	srv.sessions[s.clientID] = s
 	srv.mu.Unlock()
 	if old != nil {
@@ -322,9 +346,9 @@ func (srv *Server) register(s *session) bool {
 		old.t.Close(contract.CloseReplaced, "replaced by a newer connection")
 		old.close()
 	}
-	b, _ := json.Marshal(contract.SessionNotice{Edge: srv.id, Conn: s.connID})
+	b, _ := json.Marshal(contract.SessionNotice{Edge: srv.id, Conn: s.connID, At: s.start.UnixNano()})
 	_ = srv.nc.Publish(contract.SessionSubjectPrefix+s.clientID, b)
-	return true
+	return registered
 }
 
 func (srv *Server) unregister(s *session) {
@@ -349,7 +373,7 @@ func (srv *Server) onSession(m *nats.Msg) {
 		return
 	}
 	clientID := strings.TrimPrefix(m.Subject, contract.SessionSubjectPrefix)
-	if s := srv.sessionOf(clientID); s != nil {
+	if s := srv.sessionOf(clientID); s != nil && (n.At == 0 || s.start.UnixNano() < n.At) {
 		s.log.Info().Str("edge", n.Edge).Msg("replaced by a newer connection on another edge")
 		s.t.Close(contract.CloseReplaced, "replaced by a newer connection")
 		s.close()

@@ -26,6 +26,7 @@ type session struct {
 	connID   string
 	clientID string
 	operator string
+	start    time.Time // when the connection arrived: the newest per client id wins
 	t        Transport
 	log      zerolog.Logger
 	ctx      context.Context // canceled when the session ends
@@ -50,7 +51,7 @@ type job struct {
 func newSession(srv *Server, connID, clientID, operator string, t Transport) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
-		srv: srv, connID: connID, clientID: clientID, operator: operator, t: t,
+		srv: srv, connID: connID, clientID: clientID, operator: operator, t: t, start: time.Now(),
 		log: srv.log.With().Str(logging.ClientID, clientID).Str("conn_id", connID).Logger(),
 		ctx: ctx, cancel: cancel,
 	}
