@@ -382,8 +382,16 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Hang Alice up from the page.
+	var ok bool
+	b.eval(fmt.Sprintf(`(window.carolRow = document.querySelector('%s')) !== null`, member(numCarol, "joined")), &ok)
 	b.do("hang up", wait, click(member(numAlice, "joined")+` [data-testid=member-hangup]`))
 	b.waitFor("Alice left", exists(member(numAlice, "left")), wait)
+	b.waitFor("the announcement", fmt.Sprintf(`document.querySelector('[data-testid=announcer]').textContent === %q`, numAlice+": Left"), wait)
+	// Rows update in place: Alice's change left Carol's row (and a focus in it) alone.
+	b.eval(fmt.Sprintf(`document.querySelector('%s') === window.carolRow`, member(numCarol, "joined")), &ok)
+	if !ok {
+		t.Error("Carol's row was re-created by another member's event")
+	}
 
 	// Dismiss (two clicks: the button asks for confirmation in place).
 	b.do("dismiss", wait, click(`[data-testid=dismiss-conf]`), click(`[data-testid=dismiss-conf]`))

@@ -71,10 +71,12 @@ function apply(method, p) {
       const ok = Number(p.result) === 0;
       upsert({ callid: p.callid, number: p.number, state: ok ? "joined" : "failed", jointime: ok ? p.jointime : "", result: Number(p.result) });
       if (ok && conf.state === "waiting") conf.state = "active";
+      announce(conf.members.get(p.callid));
       break;
     }
     case "OnConfQuit":
       upsert({ callid: p.callid, number: p.number, state: "left", quittime: p.jointime });
+      announce(conf.members.get(p.callid));
       break;
     case "OnConfDismiss":
       if (Number(p.status) === 0) end("");
@@ -411,6 +413,46 @@ function memberRow(m, online) {
   return li;
 }
 
+/**
+ * renderMembers updates the list in place, one row per call, replacing only
+ * the rows that changed, so a keyboard user's focus survives the events of
+ * other members (and moves to the same button of a row that changed).
+ */
+function renderMembers(online) {
+  const list = $("member-list");
+  const ms = [...conf.members.values()];
+  const ended = conf.state === "ended";
+  ms.forEach((m, i) => {
+    const sig = JSON.stringify([m.number, m.state, m.muted, m.result, m.jointime, m.quittime, online, ended, lang]);
+    const cur = list.children[i];
+    if (cur && cur.dataset.callid === m.callid && cur.dataset.sig === sig) return;
+    const li = memberRow(m, online);
+    li.dataset.sig = sig;
+    if (cur && cur.dataset.callid === m.callid) {
+      const focused = cur.contains(document.activeElement) ? document.activeElement.dataset.testid : "";
+      cur.replaceWith(li);
+      if (focused) {
+        const again = li.querySelector(`[data-testid="${focused}"]`);
+        if (again && !again.disabled) again.focus();
+        else $("invite-input").focus();
+      }
+    } else if (cur) {
+      list.insertBefore(li, cur);
+    } else {
+      list.append(li);
+    }
+  });
+  while (list.children.length > ms.length) list.lastElementChild.remove();
+}
+
+/** announce tells screen readers what happened to a member. */
+function announce(m) {
+  if (!m) return;
+  let text = `${m.number}: ${t.members[m.state] || m.state}`;
+  if (m.state === "failed") text += ` (${reasonText(t, m.result)})`;
+  $("announcer").textContent = text;
+}
+
 function render() {
   renderConn();
   const online = conn.state === "open";
@@ -444,10 +486,8 @@ function render() {
   $("invite-input").disabled = !canAct;
   $("invite-button").disabled = !canAct || busy > 0;
 
-  const list = $("member-list");
-  const rows = [...conf.members.values()].map((m) => memberRow(m, online));
-  list.replaceChildren(...rows);
-  $("members-empty").hidden = rows.length > 0;
+  renderMembers(online);
+  $("members-empty").hidden = conf.members.size > 0;
   $("member-count").textContent = has ? t.members.count(joined.length) : "";
 }
 
