@@ -188,7 +188,7 @@ func scenarioRPC(ctx context.Context, e *env) ([]Result, error) {
 			}
 			res := step(fmt.Sprintf("InviteJoinConf sim %s @%g/s", lat, rate), rate, func(ctx context.Context, i int64) error {
 				p := pool[i%int64(len(pool))]
-				num := fmt.Sprintf("138%08d", number.Add(1)%100000000)
+				num := fmt.Sprintf("139%08d", number.Add(1)%100000000)
 				return call(ctx, func(ctx context.Context) error { _, err := cs[p.owner].InviteJoinConf(ctx, p.conf, num); return err })
 			})
 			res.Extra["sim_latency_ms"] = lat.Milliseconds()

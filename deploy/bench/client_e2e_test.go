@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"confapplet/pkg/client"
+	"confapplet/pkg/contract"
+)
+
+// TestClientAgainstRealStack runs pkg/client against the real processes:
+// the protocol as docs/protocol.md describes it, end to end.
+func TestClientAgainstRealStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole stack")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := findRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := &env{stdout: io.Discard, dir: dir, build: &builder{root: root, dir: dir}}
+	defer e.close()
+	st, err := startStack(ctx, e, stackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		t.Cleanup(cancel)
+		return c
+	}
+	next := func(c *client.Client, method string) client.Notification {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case n, ok := <-c.Notifications():
+				if !ok {
+					t.Fatalf("notifications closed waiting for %s", method)
+				}
+				if n.Method == method {
+					return n
+				}
+			case <-timeout:
+				t.Fatalf("no %s", method)
+			}
+		}
+	}
+
+	a, err := client.Dial(ctx, st.edgeWS, "e2e-owner", client.WithReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	conf, err := a.CreateConf(call())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := next(a, contract.NotifyWatch); w.ConfID != conf {
+		t.Fatalf("OnConfWatch %+v", w)
+	}
+	if n := next(a, contract.NotifyCreate); n.ConfID != conf || n.Seq != 1 {
+		t.Fatalf("OnConfCreate %+v", n)
+	}
+	callid, err := a.InviteJoinConfWith(call(), client.InviteParams{ConfID: conf, Number: "13912345678", IdempotencyKey: "e2e-1"})
+	if err != nil || !contract.CallIDPattern.MatchString(callid) {
+		t.Fatalf("InviteJoinConf %q %v", callid, err)
+	}
+	again, err := a.InviteJoinConfWith(call(), client.InviteParams{ConfID: conf, Number: "13912345678", IdempotencyKey: "e2e-1"})
+	if err != nil || again != callid {
+		t.Fatalf("idempotent retry %q %v, want %q", again, err, callid)
+	}
+	n := next(a, contract.NotifyInviteJoin)
+	var p struct {
+		CallID string `json:"callid"`
+		Result int    `json:"result"`
+	}
+	if err := n.Decode(&p); err != nil || p.CallID != callid || p.Result != 0 || n.Seq != 2 {
+		t.Fatalf("OnConfInviteJoin %s", n.Params)
+	}
+	if s, err := a.QueryConfState(call(), conf); err != nil || s.Count != 1 || s.State != contract.StateActive {
+		t.Fatalf("QueryConfState %+v %v", s, err)
+	}
+	g, err := a.GetConf(call(), conf)
+	if err != nil || len(g.Members) != 1 || g.Members[0].State != contract.MemberJoined {
+		t.Fatalf("GetConf %+v %v", g, err)
+	}
+	var re *client.RPCError
+	if _, err := a.InviteJoinConf(call(), conf, "+1 555 0100"); !errors.As(err, &re) || (re.Code != 1004 && re.Code != -32602) {
+		t.Fatalf("foreign number: %v", err)
+	}
+	if _, err := a.QueryConfState(call(), "0000"); !errors.As(err, &re) || re.Code != 1001 {
+		t.Fatalf("unknown conf: %v", err)
+	}
+	if err := a.Call(call(), "NoSuchMethod", nil, nil); !errors.As(err, &re) || re.Code != -32601 {
+		t.Fatalf("unknown method: %v", err)
+	}
+	// Another client may not act on it, nor watch it without the operator token.
+	o, err := client.Dial(ctx, st.edgeWS, "e2e-other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := o.DismissConf(call(), conf); !errors.As(err, &re) || re.Code != 1003 {
+		t.Fatalf("foreign dismiss: %v", err)
+	}
+	if _, err := o.WatchConf(call(), conf, 0); !errors.As(err, &re) || re.Code != 1003 {
+		t.Fatalf("foreign watch: %v", err)
+	}
+
+	// A second connection with the same client id replaces the first
+	// (4000, no reconnect) and resumes after seq 1: it gets seq 2 only.
+	b, err := client.Dial(ctx, st.edgeWS, "e2e-owner", client.WithResume(map[string]uint64{conf: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	select {
+	case <-a.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("replaced client did not end")
+	}
+	if a.CloseCode() != contract.CloseReplaced {
+		t.Fatalf("close code %d", a.CloseCode())
+	}
+	if w := next(b, contract.NotifyWatch); w.ConfID != conf || w.Seq < 2 {
+		t.Fatalf("OnConfWatch %+v", w)
+	}
+	if n := next(b, contract.NotifyInviteJoin); n.Seq != 2 {
+		t.Fatalf("resumed at seq %d", n.Seq)
+	}
+	if err := b.QuitConf(call(), conf, callid); err != nil {
+		t.Fatal(err)
+	}
+	if n := next(b, contract.NotifyQuit); n.Seq != 3 {
+		t.Fatalf("OnConfQuit seq %d", n.Seq)
+	}
+	if n := next(b, contract.NotifyDel); n.Seq != 4 {
+		t.Fatalf("OnConfDel seq %d", n.Seq)
+	}
+	if s := b.Stats(); s.Duplicates != 0 || s.Gaps != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
