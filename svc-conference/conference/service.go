@@ -46,7 +46,8 @@ type Service struct {
 	svc   micro.Service
 	now   func() time.Time
 
-	sem    chan struct{} // bounded worker pool
+	sem    chan struct{} // bounded worker pool of the methods that call the platform
+	fast   chan struct{} // pool of the methods that only read the state
 	mu     sync.Mutex    // guards closed and wg.Add
 	closed bool
 	wg     sync.WaitGroup
@@ -101,6 +102,7 @@ func New(cfg Config, nc *nats.Conn, p Platform, log zerolog.Logger) (*Service, e
 		cfg: cfg, nc: nc, p: p, log: log, loc: cfg.location(), now: time.Now,
 		guard: newGuard(cfg), met: newMetrics(),
 		sem:   make(chan struct{}, cfg.Concurrency),
+		fast:  make(chan struct{}, cfg.Concurrency),
 		stats: map[string]*endpointStats{},
 		done:  make(chan struct{}),
 	}
@@ -249,6 +251,7 @@ func (s *Service) Stop() {
 	}
 	s.cancel()
 	s.cons.close()
+	s.st.wait()
 	s.stopOnce.Do(func() { close(s.done) })
 	s.log.Info().Msg("conference service stopped")
 }
@@ -258,6 +261,14 @@ func (s *Service) Stop() {
 // a goroutine, so a slow platform call never holds up the endpoint.
 func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
 	st := s.stats[method]
+	pool := s.sem
+	switch method {
+	case contract.MethodGetConf, contract.MethodListOwned, contract.MethodAuthorizeWatch:
+		// Reads of the state have their own pool: a connect storm of
+		// browsers (ListOwned, AuthorizeWatch) is not queued behind slow
+		// platform calls, nor the other way round.
+		pool = s.fast
+	}
 	return micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now()
 		deadline := start.Add(s.cfg.methodTimeout(method))
@@ -282,7 +293,7 @@ func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		select {
-		case s.sem <- struct{}{}:
+		case pool <- struct{}{}:
 		case <-ctx.Done():
 			cancel()
 			s.wg.Done()
@@ -294,7 +305,7 @@ func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
 		s.met.inflight.Inc()
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.sem; st.inflight.Add(-1); s.met.inflight.Dec() }()
+			defer func() { <-pool; st.inflight.Add(-1); s.met.inflight.Dec() }()
 			defer cancel()
 			s.serve(ctx, method, st, req, h, start)
 		}()

@@ -117,7 +117,18 @@ type store struct {
 	onConflict func()
 	qmu        sync.Mutex
 	queues     map[string]*confQueue // conferences with updates being written
+	writers    sync.WaitGroup
+
+	// ownersStream is the owners bucket's stream: ListOwned reads the
+	// subjects of "$KV.<bucket>.<clientid>.*" from one stream-info request
+	// (no watcher, no consumer: the edge asks on every connect), and an
+	// owner key is removed by purging its subject, so no delete marker
+	// stays behind to be listed.
+	ownersStream jetstream.Stream
 }
+
+// wait returns when no write is in progress.
+func (s *store) wait() { s.writers.Wait() }
 
 // openStore creates or binds the buckets.
 func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store, error) {
@@ -138,6 +149,9 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 	}
 	if s.owners, err = mk(contract.OwnersBucket, "confapplet owner index: <clientid>.<confid>", 0, 1); err != nil {
 		return nil, err
+	}
+	if s.ownersStream, err = js.Stream(ctx, "KV_"+contract.OwnersBucket); err != nil {
+		return nil, fmt.Errorf("owners stream: %w", err)
 	}
 	if s.idem, err = mk(contract.IdempotencyBucket, "confapplet idempotency keys", cfg.IdempotencyTTL, 1); err != nil {
 		return nil, err
@@ -231,7 +245,11 @@ func (s *store) update(ctx context.Context, confID string, fn func(*record) erro
 	q.ops = append(q.ops, o)
 	s.qmu.Unlock()
 	if leader {
-		go s.writer(confID, q)
+		s.writers.Add(1)
+		go func() {
+			defer s.writers.Done()
+			s.writer(confID, q)
+		}()
 	}
 	select {
 	case err := <-o.done:
@@ -315,8 +333,8 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 			if err != nil {
 				return fill(fmt.Errorf("kv delete %s: %w", confID, err))
 			}
-			if err := s.owners.Delete(ctx, ownerKey(r.Owner, confID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return fill(fmt.Errorf("kv delete owner %s: %w", confID, err))
+			if err := s.removeOwner(ctx, r.Owner, confID); err != nil {
+				return fill(err)
 			}
 			return errs
 		case !changed:
@@ -346,24 +364,26 @@ func conflict(err error) bool {
 
 // owned lists the confids clientID owns.
 func (s *store) owned(ctx context.Context, clientID string) ([]string, error) {
-	l, err := s.owners.ListKeysFiltered(ctx, clientID+".*")
+	prefix := "$KV." + contract.OwnersBucket + "." + clientID + "."
+	info, err := s.ownersStream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return []string{}, nil
-		}
-		return nil, fmt.Errorf("kv list owner %s: %w", clientID, err)
+		return nil, fmt.Errorf("list owner %s: %w", clientID, err)
 	}
-	ids := []string{}
-	seen := map[string]bool{}
-	for k := range l.Keys() {
-		id := k[strings.LastIndexByte(k, '.')+1:]
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		ids = append(ids, strings.TrimPrefix(subj, prefix))
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// removeOwner drops the owner key of confID.
+func (s *store) removeOwner(ctx context.Context, owner, confID string) error {
+	subj := "$KV." + contract.OwnersBucket + "." + ownerKey(owner, confID)
+	if err := s.ownersStream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return fmt.Errorf("purge owner key %s: %w", confID, err)
+	}
+	return nil
 }
 
 func ownerKey(clientID, confID string) string { return clientID + "." + confID }
