@@ -211,10 +211,11 @@ func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.writ
 // delivered for their conference (they are still counted in Stats.Duplicates).
 func WithDedupe() Option { return func(o *options) { o.dedupe = true } }
 
-// WithOnConnect calls f (on the client's goroutine) after every handshake.
+// WithOnConnect calls f after every handshake (for the first one, on
+// Dial's goroutine; later ones on the client's own goroutine).
 func WithOnConnect(f func(url string)) Option { return func(o *options) { o.onConnect = f } }
 
-// WithOnDisconnect calls f (on the client's goroutine) after every
+// WithOnDisconnect calls f (on the client's own goroutine) after every
 // disconnect with the close code (1006 when there was no close frame, 1000
 // after Close) and the cause.
 func WithOnDisconnect(f func(code int, err error)) Option {
