@@ -12,17 +12,21 @@ import (
 // order, with a canonical JSON value (strings without escapes, integers as
 // plain digits). Absent optional params are left out.
 type Args struct {
-	names  []string
-	values []json.RawMessage
+	n      int
+	names  [maxParams]string
+	values [maxParams]json.RawMessage
 }
 
+// maxParams bounds the params of one method (contract.Methods has at most 3).
+const maxParams = 6
+
 // Len is the number of params present.
-func (a Args) Len() int { return len(a.names) }
+func (a *Args) Len() int { return a.n }
 
 // Get returns the canonical JSON value of param name.
-func (a Args) Get(name string) (json.RawMessage, bool) {
-	for i, n := range a.names {
-		if n == name {
+func (a *Args) Get(name string) (json.RawMessage, bool) {
+	for i := 0; i < a.n; i++ {
+		if a.names[i] == name {
 			return a.values[i], true
 		}
 	}
@@ -30,7 +34,7 @@ func (a Args) Get(name string) (json.RawMessage, bool) {
 }
 
 // String returns the value of a string param ("" when absent).
-func (a Args) String(name string) string {
+func (a *Args) String(name string) string {
 	v, ok := a.Get(name)
 	if !ok {
 		return ""
@@ -40,7 +44,7 @@ func (a Args) String(name string) string {
 }
 
 // Uint returns the value of an integer param; ok is false when absent.
-func (a Args) Uint(name string) (n uint64, ok bool) {
+func (a *Args) Uint(name string) (n uint64, ok bool) {
 	v, ok := a.Get(name)
 	if !ok {
 		return 0, false
@@ -51,9 +55,9 @@ func (a Args) Uint(name string) (n uint64, ok bool) {
 
 // AppendObject appends the params as one JSON object by name, which is the
 // request body the conference service expects (contract.*Request).
-func (a Args) AppendObject(dst []byte) []byte {
+func (a *Args) AppendObject(dst []byte) []byte {
 	dst = append(dst, '{')
-	for i, n := range a.names {
+	for i, n := range a.names[:a.n] {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -120,62 +124,59 @@ const maxNumbers = 32
 func Bind(spec contract.Method, raw json.RawMessage) (Args, *Error) {
 	var a Args
 	n := len(spec.Params)
-	if n > 0 {
-		a.names = make([]string, 0, n)
-		a.values = make([]json.RawMessage, 0, n)
+	if n > maxParams {
+		return Args{}, newError(CodeInternal, "method "+spec.Name+" has too many params")
 	}
-	var got []json.RawMessage // by spec index
-	if n > 0 {
-		got = make([]json.RawMessage, n)
-	}
-	var perr *Error
+	var got [maxParams]json.RawMessage // by spec index
 	switch {
 	case len(raw) == 0:
 	case raw[0] == '[':
 		pos := 0
-		err := eachElement(raw, func(v json.RawMessage) bool {
+		it := elements{data: raw}
+		for {
+			v, ok := it.next()
+			if !ok {
+				break
+			}
 			for pos < n && spec.Params[pos].Optional && !spec.Params[pos].Positional {
 				pos++
 			}
 			if pos >= n {
-				perr = invalidParams("too many params: " + spec.Name + " takes at most " + strconv.Itoa(positional(spec)) + " by position")
-				return false
+				return Args{}, invalidParams("too many params: " + spec.Name + " takes at most " + strconv.Itoa(positional(spec)) + " by position")
 			}
 			got[pos] = v
 			pos++
-			return true
-		})
-		if err != nil && perr == nil {
-			perr = invalidParams("invalid params")
+		}
+		if it.err {
+			return Args{}, invalidParams("invalid params")
 		}
 	case raw[0] == '{':
-		err := eachMember(raw, func(k string, v json.RawMessage) bool {
+		it := members{data: raw}
+		for {
+			k, v, ok := it.next()
+			if !ok {
+				break
+			}
 			idx := -1
 			for i := range spec.Params {
-				if spec.Params[i].Name == k {
+				if keyIs(k, spec.Params[i].Name) {
 					idx = i
 					break
 				}
 			}
 			if idx < 0 {
-				perr = invalidParams("unknown param " + quote(k))
-				return false
+				return Args{}, invalidParams("unknown param " + quote(keyString(k)))
 			}
 			if got[idx] != nil {
-				perr = invalidParams("repeated param " + quote(k))
-				return false
+				return Args{}, invalidParams("repeated param " + quote(keyString(k)))
 			}
 			got[idx] = v
-			return true
-		})
-		if err != nil && perr == nil {
-			perr = invalidParams("invalid params")
+		}
+		if it.err {
+			return Args{}, invalidParams("invalid params")
 		}
 	default:
-		perr = newError(CodeInvalidRequest, msgParams)
-	}
-	if perr != nil {
-		return Args{}, perr
+		return Args{}, newError(CodeInvalidRequest, msgParams)
 	}
 	for i, p := range spec.Params {
 		v := got[i]
@@ -189,8 +190,8 @@ func Bind(spec contract.Method, raw json.RawMessage) (Args, *Error) {
 		if msg != "" {
 			return Args{}, invalidParams("param " + quote(p.Name) + " " + msg)
 		}
-		a.names = append(a.names, p.Name)
-		a.values = append(a.values, cv)
+		a.names[a.n], a.values[a.n] = p.Name, cv
+		a.n++
 	}
 	return a, nil
 }

@@ -40,28 +40,32 @@ func Decode(data []byte) (Request, *Error) {
 	}
 	var version, id, method, params json.RawMessage
 	var dup string
-	err := eachMember(data[i:], func(key string, val json.RawMessage) bool {
+	it := members{data: data[i:]}
+	for {
+		key, val, ok := it.next()
+		if !ok {
+			break
+		}
 		var slot *json.RawMessage
-		switch key {
-		case "jsonrpc":
+		switch {
+		case keyIs(key, "jsonrpc"):
 			slot = &version
-		case "id":
+		case keyIs(key, "id"):
 			slot = &id
-		case "method":
+		case keyIs(key, "method"):
 			slot = &method
-		case "params":
+		case keyIs(key, "params"):
 			slot = &params
 		default:
-			return true // other members are ignored
+			continue // other members are ignored
 		}
 		if *slot != nil {
-			dup = key
-			return false
+			dup = keyString(key)
+			break
 		}
 		*slot = val
-		return true
-	})
-	if err != nil { // cannot happen on valid JSON; stay safe
+	}
+	if it.err { // cannot happen on valid JSON; stay safe
 		req.ID = Null
 		return req, newError(CodeParseError, msgParse)
 	}
@@ -157,88 +161,145 @@ type scanError struct{}
 
 func (scanError) Error() string { return "jsonrpc: malformed JSON" }
 
-// eachMember calls fn for every member of the JSON object at the start of
-// data (which must be valid JSON), with the decoded key and the raw value.
-// fn returns false to stop.
-func eachMember(data []byte, fn func(key string, val json.RawMessage) bool) error {
-	i := skipWS(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return scanError{}
-	}
-	i = skipWS(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return nil
-	}
-	for i < len(data) {
-		end, err := skipValue(data, i)
-		if err != nil || data[i] != '"' {
-			return scanError{}
-		}
-		key, ok := stringValue(data[i:end])
-		if !ok {
-			return scanError{}
-		}
-		i = skipWS(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return scanError{}
-		}
-		i = skipWS(data, i+1)
-		end, err = skipValue(data, i)
-		if err != nil {
-			return err
-		}
-		if !fn(key, data[i:end:end]) {
-			return nil
-		}
-		i = skipWS(data, end)
-		if i >= len(data) {
-			return scanError{}
-		}
-		switch data[i] {
-		case ',':
-			i = skipWS(data, i+1)
-		case '}':
-			return nil
-		default:
-			return scanError{}
-		}
-	}
-	return scanError{}
+// members iterates over the members of the JSON object at the start of
+// data (which must be valid JSON): each key raw (between its quotes, escapes
+// kept) and each value raw. err is set if data was malformed after all.
+type members struct {
+	data    []byte
+	i       int
+	started bool
+	done    bool
+	err     bool
 }
 
-// eachElement calls fn for every element of the JSON array at the start of
-// data (valid JSON).
-func eachElement(data []byte, fn func(val json.RawMessage) bool) error {
-	i := skipWS(data, 0)
-	if i >= len(data) || data[i] != '[' {
-		return scanError{}
+func (m *members) next() (key, val []byte, ok bool) {
+	if m.done {
+		return nil, nil, false
 	}
-	i = skipWS(data, i+1)
-	if i < len(data) && data[i] == ']' {
-		return nil
-	}
-	for i < len(data) {
-		end, err := skipValue(data, i)
-		if err != nil {
-			return err
+	d := m.data
+	if !m.started {
+		m.started = true
+		m.i = skipWS(d, 0)
+		if m.i >= len(d) || d[m.i] != '{' {
+			return m.fail()
 		}
-		if !fn(data[i:end:end]) {
-			return nil
+		m.i = skipWS(d, m.i+1)
+		if m.i < len(d) && d[m.i] == '}' {
+			m.done = true
+			return nil, nil, false
 		}
-		i = skipWS(data, end)
-		if i >= len(data) {
-			return scanError{}
+	} else {
+		m.i = skipWS(d, m.i)
+		if m.i >= len(d) {
+			return m.fail()
 		}
-		switch data[i] {
+		switch d[m.i] {
 		case ',':
-			i = skipWS(data, i+1)
-		case ']':
-			return nil
+			m.i = skipWS(d, m.i+1)
+		case '}':
+			m.done = true
+			return nil, nil, false
 		default:
-			return scanError{}
+			return m.fail()
 		}
 	}
-	return scanError{}
+	if m.i >= len(d) || d[m.i] != '"' {
+		return m.fail()
+	}
+	end, err := skipValue(d, m.i)
+	if err != nil {
+		return m.fail()
+	}
+	key = d[m.i+1 : end-1]
+	m.i = skipWS(d, end)
+	if m.i >= len(d) || d[m.i] != ':' {
+		return m.fail()
+	}
+	m.i = skipWS(d, m.i+1)
+	end, err = skipValue(d, m.i)
+	if err != nil {
+		return m.fail()
+	}
+	val = d[m.i:end:end]
+	m.i = end
+	return key, val, true
+}
+
+func (m *members) fail() ([]byte, []byte, bool) {
+	m.err, m.done = true, true
+	return nil, nil, false
+}
+
+// elements iterates over the elements of the JSON array at the start of
+// data (valid JSON).
+type elements struct {
+	data    []byte
+	i       int
+	started bool
+	done    bool
+	err     bool
+}
+
+func (e *elements) next() (val []byte, ok bool) {
+	if e.done {
+		return nil, false
+	}
+	d := e.data
+	if !e.started {
+		e.started = true
+		e.i = skipWS(d, 0)
+		if e.i >= len(d) || d[e.i] != '[' {
+			return e.fail()
+		}
+		e.i = skipWS(d, e.i+1)
+		if e.i < len(d) && d[e.i] == ']' {
+			e.done = true
+			return nil, false
+		}
+	} else {
+		e.i = skipWS(d, e.i)
+		if e.i >= len(d) {
+			return e.fail()
+		}
+		switch d[e.i] {
+		case ',':
+			e.i = skipWS(d, e.i+1)
+		case ']':
+			e.done = true
+			return nil, false
+		default:
+			return e.fail()
+		}
+	}
+	end, err := skipValue(d, e.i)
+	if err != nil {
+		return e.fail()
+	}
+	val = d[e.i:end:end]
+	e.i = end
+	return val, true
+}
+
+func (e *elements) fail() ([]byte, bool) {
+	e.err, e.done = true, true
+	return nil, false
+}
+
+// keyIs reports whether the raw key (between quotes) decodes to name.
+func keyIs(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == name
+	}
+	return keyString(raw) == name
+}
+
+// keyString decodes a raw key.
+func keyString(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	s, _ := stringValue(append(append([]byte{'"'}, raw...), '"'))
+	return s
 }
 
 // skipValue returns the end of the JSON value starting at data[i]. It trusts

@@ -34,6 +34,15 @@ func FuzzDecode(f *testing.F) {
 		case c.IsNotification():
 			return
 		default:
+			// Differential check against encoding/json.
+			var m map[string]json.RawMessage
+			if e := json.Unmarshal(data, &m); e != nil {
+				t.Fatalf("accepted what encoding/json rejects: %v", e)
+			}
+			var method string
+			if json.Unmarshal(m["method"], &method) != nil || method != c.Method || !bytes.Equal(m["id"], c.ID) {
+				t.Fatalf("method %q id %s, encoding/json says %s %s", c.Method, c.ID, m["method"], m["id"])
+			}
 			out = AppendResult(nil, c.ID, Null)
 			if !json.Valid(c.Args.AppendObject(nil)) {
 				t.Fatalf("args object invalid: %s", c.Args.AppendObject(nil))
