@@ -3,11 +3,14 @@
 package clustertest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,14 +46,19 @@ func TestClusterFaults(t *testing.T) {
 	st := startStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	// Browsers go through the load balancer when there is one, else they
+	// are spread over both edges and rotate over their URLs.
 	urls := []string{st.edgeURL(0), st.edgeURL(1)}
+	if st.lbURL != "" {
+		urls = []string{st.lbURL}
+	}
 	stats := newRPCStats()
 
 	// --- 20 owners create a conference each; 180 watchers watch 3 each.
 	owners := make([]*owner, numConfs)
 	var browsers []*browser
 	for i := range owners {
-		b := newBrowser(fmt.Sprintf("owner-%02d", i), i%2)
+		b := newBrowser(fmt.Sprintf("owner-%02d", i), i%len(urls))
 		if err := b.dial(ctx, urls); err != nil {
 			t.Fatalf("dial %s: %v", b.id, err)
 		}
@@ -69,7 +77,7 @@ func TestClusterFaults(t *testing.T) {
 	var mu sync.Mutex
 	var dialErrs []error
 	for i := 0; i < numBrowsers-numConfs; i++ {
-		b := newBrowser(fmt.Sprintf("watcher-%03d", i), i%2)
+		b := newBrowser(fmt.Sprintf("watcher-%03d", i), i%len(urls))
 		for k := 0; k < watchesPerUser; k++ {
 			b.watches = append(b.watches, owners[(i+k*7)%numConfs].confID)
 		}
@@ -123,77 +131,79 @@ func TestClusterFaults(t *testing.T) {
 	sleep(8 * time.Second)
 
 	var faults []fault
-	// onEdge lists the browsers connected to edge i now.
-	onEdge := func(i int) []*browser {
-		var out []*browser
-		for _, b := range browsers {
-			if strings.HasPrefix(b.connectedTo(), urls[i]) {
-				out = append(out, b)
-			}
-		}
-		return out
-	}
-	// awaitMoved waits until every browser of bs is connected to edge i and
-	// returns the slowest outage among them.
-	awaitMoved := func(name string, bs []*browser, to int, before map[*browser]int) fault {
-		f := fault{name: name, affected: len(bs)}
-		deadline := time.Now().Add(reconnectBound + 5*time.Second)
-		for time.Now().Before(deadline) {
-			moved := 0
-			for _, b := range bs {
-				if strings.HasPrefix(b.connectedTo(), urls[to]) {
-					moved++
-				}
-			}
-			if moved == len(bs) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		late := 0
-		for _, b := range bs {
-			b.mu.Lock()
-			if len(b.reconnects) > before[b] {
-				for _, d := range b.reconnects[before[b]:] {
-					if d > f.slowest {
-						f.slowest = d
-					}
-				}
-			} else {
-				late++
-			}
-			if !strings.HasPrefix(b.edge, urls[to]) {
-				late++
-			}
-			b.mu.Unlock()
-		}
-		if late > 0 {
-			t.Errorf("%s: %d browsers not back on the other edge within %s", name, late, reconnectBound+5*time.Second)
-		}
-		if f.slowest > reconnectBound {
-			t.Errorf("%s: slowest reconnect %s > %s", name, f.slowest, reconnectBound)
-		}
-		return f
-	}
+	// snapshot counts every browser's disconnects so far.
 	snapshot := func() map[*browser]int {
 		m := map[*browser]int{}
 		for _, b := range browsers {
 			b.mu.Lock()
-			m[b] = len(b.reconnects)
+			m[b] = b.disconnects
 			b.mu.Unlock()
 		}
 		return m
 	}
+	// edgeFault applies do to edge i, then waits until every browser that
+	// lost its connection is connected again, and checks that there were as
+	// many of them as the edge reported connections (its own gauge) and that
+	// none took longer than reconnectBound. It returns the victims.
+	edgeFault := func(name string, i int, do func()) (fault, []*browser) {
+		expected, err := edgeConnections(st.edges[i].base())
+		if err != nil {
+			t.Errorf("%s: reading the edge's connections gauge: %v", name, err)
+		}
+		before := snapshot()
+		t.Logf("%s (%d browsers connected to it)", name, expected)
+		do()
+		f := fault{name: name}
+		deadline := time.Now().Add(reconnectBound + 5*time.Second)
+		var victims []*browser
+		for {
+			victims = victims[:0]
+			back := 0
+			for _, b := range browsers {
+				b.mu.Lock()
+				if b.disconnects > before[b] {
+					victims = append(victims, b)
+					if b.downAt.IsZero() {
+						back++
+					}
+				}
+				b.mu.Unlock()
+			}
+			if (len(victims) >= expected && back == len(victims)) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		f.affected = len(victims)
+		late := 0
+		for _, b := range victims {
+			b.mu.Lock()
+			if !b.downAt.IsZero() {
+				late++
+			} else if d := b.reconnects[len(b.reconnects)-1]; d > f.slowest {
+				f.slowest = d
+			}
+			b.mu.Unlock()
+		}
+		if late > 0 {
+			t.Errorf("%s: %d browsers not reconnected within %s", name, late, reconnectBound+5*time.Second)
+		}
+		if len(victims) != expected {
+			t.Errorf("%s: %d browsers lost their connection, the edge had %d", name, len(victims), expected)
+		}
+		if f.slowest > reconnectBound {
+			t.Errorf("%s: slowest reconnect %s > %s", name, f.slowest, reconnectBound)
+		}
+		return f, victims
+	}
 
-	// --- Fault 1: kill -9 edge 1.
+	// --- Fault 1: kill -9 edge 1: its browsers reconnect to edge 2.
 	stats.setPhase("kill -9 edge")
-	victims := onEdge(0)
-	before := snapshot()
-	t.Logf("fault 1: kill -9 %s (%d browsers)", st.edges[0].name, len(victims))
-	st.edges[0].kill9()
-	faults = append(faults, awaitMoved("kill -9 edge-1", victims, 1, before))
+	f, _ := edgeFault("kill -9 "+st.edges[0].name, 0, st.edges[0].kill9)
+	faults = append(faults, f)
 	st.edges[0].start(t)
 	st.edges[0].waitReady(t, 30*time.Second)
+	st.waitLB(t)
 	sleep(5 * time.Second)
 
 	// --- Fault 2: kill -9 the NATS node that leads the events stream,
@@ -229,17 +239,13 @@ func TestClusterFaults(t *testing.T) {
 
 	// --- Fault 4: SIGTERM edge 2: browsers get 1001 and move to edge 1.
 	stats.setPhase("SIGTERM edge")
-	victims = onEdge(1)
-	before = snapshot()
 	codesBefore := map[*browser]int{}
-	for _, b := range victims {
+	for _, b := range browsers {
 		b.mu.Lock()
 		codesBefore[b] = b.closeCodes[contract.CloseGoingAway]
 		b.mu.Unlock()
 	}
-	t.Logf("fault 4: SIGTERM %s (%d browsers)", st.edges[1].name, len(victims))
-	_ = st.edges[1].signal(syscall.SIGTERM)
-	f := awaitMoved("SIGTERM edge-2", victims, 0, before)
+	f, victims := edgeFault("SIGTERM "+st.edges[1].name, 1, func() { _ = st.edges[1].signal(syscall.SIGTERM) })
 	not1001 := 0
 	for _, b := range victims {
 		b.mu.Lock()
@@ -412,7 +418,11 @@ func TestClusterFaults(t *testing.T) {
 	}
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "browsers\t%d (over 2 edges)\n", len(browsers))
+	if st.lbURL != "" {
+		fmt.Fprintf(tw, "browsers\t%d (through HAProxy, deploy/lb/haproxy.cfg, to 2 edges)\n", len(browsers))
+	} else {
+		fmt.Fprintf(tw, "browsers\t%d (spread over 2 edges, rotating over both URLs)\n", len(browsers))
+	}
 	fmt.Fprintf(tw, "conferences\t%d\n", len(owners))
 	fmt.Fprintf(tw, "events sent (stored in %s)\t%d\n", contract.EventsStream, sent)
 	fmt.Fprintf(tw, "events expected by browsers\t%d\n", expected)
@@ -458,6 +468,25 @@ func TestClusterFaults(t *testing.T) {
 	stats.mu.Unlock()
 	tw.Flush()
 	fmt.Fprintf(os.Stdout, "\n==== cluster fault test summary ====\n%s\n", sb.String())
+}
+
+// edgeConnections reads confapplet_edge_connections from an edge's /metrics.
+func edgeConnections(base string) (int, error) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "confapplet_edge_connections "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, fmt.Errorf("%s/metrics has no confapplet_edge_connections", base)
 }
 
 // streamLeader returns the server name leading stream, "" if unknown.

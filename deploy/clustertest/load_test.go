@@ -22,13 +22,14 @@ type browser struct {
 	c       *client.Client
 	watches []string // conferences it watches (owners: their own)
 
-	mu         sync.Mutex
-	events     map[string][]uint64 // confid → seqs in arrival order
-	gaps       int                 // OnConfEventsLost notifications
-	edge       string              // URL of the current connection
-	downAt     time.Time           // when the current outage began (zero when connected)
-	reconnects []time.Duration     // outage durations
-	closeCodes map[int]int         // close code → count
+	mu          sync.Mutex
+	events      map[string][]uint64 // confid → seqs in arrival order
+	gaps        int                 // OnConfEventsLost notifications
+	edge        string              // URL of the current connection
+	downAt      time.Time           // when the current outage began (zero when connected)
+	reconnects  []time.Duration     // outage durations
+	closeCodes  map[int]int         // close code → count
+	disconnects int
 }
 
 func newBrowser(id string, home int) *browser {
@@ -64,6 +65,7 @@ func (b *browser) onDisconnect(code int, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closeCodes[code]++
+	b.disconnects++
 	if b.downAt.IsZero() {
 		b.downAt = time.Now()
 	}

@@ -5,8 +5,12 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +47,9 @@ type stack struct {
 	confs    []*svc
 	edges    []*svc
 	sim      *svc
+	lb       *proc  // HAProxy, when installed
+	lbURL    string // ws://… of the LB's browser frontend; "" without LB
+	lbStats  string // http://…/stats of the LB
 }
 
 func (st *stack) all() []*proc {
@@ -58,6 +65,9 @@ func (st *stack) all() []*proc {
 	}
 	if st.sim != nil {
 		out = append(out, st.sim.proc)
+	}
+	if st.lb != nil {
+		out = append(out, st.lb)
 	}
 	return out
 }
@@ -75,6 +85,42 @@ func (st *stack) stop() {
 // edgeURL is the WebSocket base URL of edge i.
 func (st *stack) edgeURL(i int) string {
 	return fmt.Sprintf("ws://127.0.0.1:%d", st.edges[i].httpPort)
+}
+
+// waitLB waits until HAProxy reports every server UP (its health checks
+// passed), so that a fault starts from a balanced state.
+func (st *stack) waitLB(t *testing.T) {
+	t.Helper()
+	if st.lb == nil {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(st.lbStats + ";csv")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			up, total := 0, 0
+			for _, line := range strings.Split(string(b), "\n") {
+				f := strings.Split(line, ",")
+				if len(f) > 17 && (f[0] == "edges" || f[0] == "callbacks") && f[1] != "FRONTEND" && f[1] != "BACKEND" {
+					total++
+					if strings.HasPrefix(f[17], "UP") {
+						up++
+					}
+				}
+			}
+			last = fmt.Sprintf("%d of %d servers UP", up, total)
+			if total > 0 && up == total {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("HAProxy: %s after 30 s\n%s", last, st.lb.tail(3000))
 }
 
 // startStack builds the binaries and starts everything.
@@ -151,22 +197,6 @@ func startStack(t *testing.T) *stack {
 		c.waitReady(t, 30*time.Second)
 	}
 
-	st.sim = &svc{httpPort: simPort, proc: newProc("ytxsim", simBin, dir, nil, map[string]string{
-		"SIM_ADDR":        fmt.Sprintf("127.0.0.1:%d", simPort),
-		"SIM_NOTIFY_URL":  fmt.Sprintf("http://127.0.0.1:%d/yt/%s", cbPort, callbackSecret),
-		"YTX_ACCOUNT_SID": simSID,
-		"YTX_AUTH_TOKEN":  simToken,
-		"YTX_APP_ID":      simAppID,
-		"LOG_LEVEL":       "info",
-		// Platform answers take a while, so a conference instance killed
-		// mid-load has requests in flight.
-		"SIM_LATENCY": "100ms",
-	})}
-	st.sim.start(t)
-	if err := waitHTTP(context.Background(), st.sim.base()+"/healthz", 30*time.Second); err != nil {
-		t.Fatalf("ytxsim: %v\n%s", err, st.sim.tail(4000))
-	}
-
 	for i := 1; i <= 2; i++ {
 		port := freePort(t)
 		e := &svc{httpPort: port, proc: newProc(fmt.Sprintf("svc-edge-%d", i), edgeBin, dir, nil, common(map[string]string{
@@ -181,6 +211,46 @@ func startStack(t *testing.T) *stack {
 	for _, e := range st.edges {
 		e.waitReady(t, 30*time.Second)
 	}
+	// The load balancer: deploy/lb/haproxy.cfg on loopback, in front of
+	// the edges (browsers) and svc-callback (the platform's callbacks).
+	notifyURL := fmt.Sprintf("http://127.0.0.1:%d/yt/%s", cbPort, callbackSecret)
+	if hp, ok := useHAProxy(); ok {
+		lbPort, lbCBPort, statsPort := freePort(t), freePort(t), freePort(t)
+		cfg := loopbackHAProxy(t, []int{st.edges[0].httpPort, st.edges[1].httpPort}, cbPort, lbPort, lbCBPort, statsPort)
+		cf := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(cf, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(hp, "-c", "-f", cf).CombinedOutput(); err != nil {
+			t.Fatalf("haproxy -c: %v\n%s", err, out)
+		}
+		st.lb = newProc("haproxy", hp, dir, []string{"-db", "-f", cf}, nil)
+		st.lb.start(t)
+		st.lbURL = fmt.Sprintf("ws://127.0.0.1:%d", lbPort)
+		st.lbStats = fmt.Sprintf("http://127.0.0.1:%d/stats", statsPort)
+		notifyURL = fmt.Sprintf("http://127.0.0.1:%d/yt/%s", lbCBPort, callbackSecret)
+		st.waitLB(t)
+		t.Logf("HAProxy in front: browsers %s, callbacks :%d", st.lbURL, lbCBPort)
+	} else {
+		t.Logf("no haproxy installed: browsers rotate over the edges' URLs (apt-get install haproxy to test the LB too)")
+	}
+
+	st.sim = &svc{httpPort: simPort, proc: newProc("ytxsim", simBin, dir, nil, map[string]string{
+		"SIM_ADDR":        fmt.Sprintf("127.0.0.1:%d", simPort),
+		"SIM_NOTIFY_URL":  notifyURL,
+		"YTX_ACCOUNT_SID": simSID,
+		"YTX_AUTH_TOKEN":  simToken,
+		"YTX_APP_ID":      simAppID,
+		"LOG_LEVEL":       "info",
+		// Platform answers take a while, so a conference instance killed
+		// mid-load has requests in flight.
+		"SIM_LATENCY": "100ms",
+	})}
+	st.sim.start(t)
+	if err := waitHTTP(context.Background(), st.sim.base()+"/healthz", 30*time.Second); err != nil {
+		t.Fatalf("ytxsim: %v\n%s", err, st.sim.tail(4000))
+	}
+
 	t.Logf("stack up in %s", time.Since(t0).Round(time.Millisecond))
 	return st
 }
