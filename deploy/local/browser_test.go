@@ -322,6 +322,22 @@ func TestBrowser(t *testing.T) {
 	shot := b.screenshot("page.png")
 	t.Logf("screenshot with members joined: %s", shot)
 
+	// The same on a phone-sized screen, in Chinese: nothing wider than the screen.
+	b.do("phone viewport", wait, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), click(`[data-testid=lang-toggle]`))
+	if got := b.text("title"); got != "管理电话会议" {
+		t.Errorf("Chinese title %q", got)
+	}
+	if got := b.text("notice"); got != "已呼叫 4 个号码" {
+		t.Errorf("Chinese notice %q", got)
+	}
+	var overflow bool
+	b.eval(`document.documentElement.scrollWidth > 390`, &overflow)
+	if overflow {
+		t.Error("the page with members is wider than a 390 px phone screen")
+	}
+	b.screenshot("page-phone-zh.png")
+	b.do("desktop viewport", wait, click(`[data-testid=lang-toggle]`), chromedp.ResetViewport())
+
 	// A reload is the same client (sessionStorage): the edge replays the
 	// owned conference from its first event and the page rebuilds the list,
 	// one row per call.
@@ -414,9 +430,6 @@ func TestBrowser(t *testing.T) {
 
 	// Chinese labels.
 	b.do("switch to Chinese", wait, click(`[data-testid=lang-toggle]`))
-	if got := b.text("title"); got != "管理电话会议" {
-		t.Errorf("Chinese title %q", got)
-	}
 	if got := b.text("conf-state"); got != "已结束" {
 		t.Errorf("Chinese state %q", got)
 	}
@@ -424,7 +437,6 @@ func TestBrowser(t *testing.T) {
 
 	// A phone-sized screen: nothing wider than the viewport.
 	b.do("phone viewport", wait, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	var overflow bool
 	b.eval(`document.documentElement.scrollWidth > 390`, &overflow)
 	if overflow {
 		t.Error("the page is wider than a 390 px phone screen")

@@ -82,7 +82,7 @@ function apply(method, p) {
       if (Number(p.status) === 0) end("");
       else {
         conf.state = "active";
-        showError(t.conf.dismissFailed(p.status));
+        showError(() => t.conf.dismissFailed(p.status));
       }
       break;
     case "OnConfDel":
@@ -113,7 +113,7 @@ function end(when) {
   if (when) conf.endedAt = when;
   // The platform's time when it gave one (OnConfDel's deltime), never the
   // browser's clock, which may be in another time zone.
-  notice(conf.endedAt ? t.conf.endedAt(fmtTime(conf.endedAt)) : t.conf.endedNow);
+  notice(() => (conf.endedAt ? t.conf.endedAt(fmtTime(conf.endedAt)) : t.conf.endedNow));
   for (const m of conf.members.values()) {
     if (m.state === "ringing" || m.state === "joined") m.state = "left";
   }
@@ -132,7 +132,7 @@ async function rebuild(lost) {
       render();
       return;
     }
-    if (lost) showError(errorText(t, e));
+    if (lost) showError(() => errorText(t, e));
     return;
   }
   if (conf.id !== id || !c) return;
@@ -153,7 +153,7 @@ async function rebuild(lost) {
     });
   }
   if (typeof c.seq === "number") client.seen(id, c.seq);
-  if (lost) notice(t.conf.rebuilt);
+  if (lost) notice(() => t.conf.rebuilt);
   render();
 }
 
@@ -166,7 +166,7 @@ async function act(fn) {
   try {
     await fn();
   } catch (e) {
-    showError(errorText(t, e));
+    showError(() => errorText(t, e));
     if (e instanceof RpcError && (e.code === 1007 || e.code === 1001) && conf.id) end("");
     if (e instanceof RpcError && e.code === 1011) rebuild(true);
   } finally {
@@ -180,14 +180,14 @@ function createConf() {
     const id = await client.call("CreateConf", { idempotency_key: newKey() }, { resend: true });
     client.seen(id, 0);
     resetConf(String(id));
-    notice(t.conf.created(id));
+    notice(() => t.conf.created(id));
   });
 }
 
 async function invite(text) {
   const numbers = splitNumbers(text);
   if (numbers.length === 0) {
-    showError(t.invite.empty);
+    showError(() => t.invite.empty);
     return;
   }
   const id = conf.id;
@@ -208,13 +208,13 @@ async function invite(text) {
         if (conf.id === id) upsert({ callid, number, state: "ringing", invitetime: nowStamp() });
         render();
       } catch (e) {
-        failures.push(t.invite.failedFor(number, errorText(t, e)));
+        failures.push(() => t.invite.failedFor(number, errorText(t, e)));
         if (e instanceof RpcError && (e.code === 1007 || e.code === 1001)) break;
       }
     }
   });
-  if (sent) notice(t.invite.sent(sent));
-  if (failures.length) showError(failures.join("\n"));
+  if (sent) notice(() => t.invite.sent(sent));
+  if (failures.length) showError(() => failures.map((f) => f()).join("\n"));
   else $("invite-input").value = "";
 }
 
@@ -277,7 +277,7 @@ function newConf() {
   if (conf.id) client.forget(conf.id);
   resetConf(null);
   clearError();
-  notice("");
+  notice(null);
   render();
 }
 
@@ -298,16 +298,23 @@ function fmtNow() {
   return fmtTime(nowStamp());
 }
 
-function notice(text) {
-  $("notice").textContent = text;
+// The notice and the error are kept as functions of the texts, so switching
+// the language re-renders them.
+let noticeFn = null;
+let errorFn = null;
+
+function notice(fn) {
+  noticeFn = typeof fn === "function" ? fn : null;
+  $("notice").textContent = noticeFn ? noticeFn() : "";
 }
-function showError(text) {
+function showError(fn) {
+  errorFn = typeof fn === "function" ? fn : null;
   const e = $("error");
-  e.textContent = text;
-  e.hidden = !text;
+  e.textContent = errorFn ? errorFn() : "";
+  e.hidden = !errorFn;
 }
 function clearError() {
-  showError("");
+  showError(null);
 }
 
 function label(path) {
@@ -527,7 +534,7 @@ client.addEventListener("status", (e) => {
   const d = e.detail;
   conn = d;
   if (d.state === "open") {
-    if (d.resumed) notice(t.conn.resumed);
+    if (d.resumed) notice(() => t.conn.resumed);
     // After a reload the page knows only the conference id: ask for the
     // members (ringing ones have no event yet). After a reconnect the
     // replayed events suffice, but asking costs little and fixes anything.
@@ -541,7 +548,7 @@ client.addEventListener("notify", (e) => {
   apply(method, p);
   render();
 });
-client.addEventListener("servererror", (e) => showError(errorText(t, e.detail)));
+client.addEventListener("servererror", (e) => showError(() => errorText(t, e.detail)));
 
 $("create-conf").addEventListener("click", createConf);
 $("new-conf").addEventListener("click", newConf);
@@ -563,6 +570,8 @@ $("lang-toggle").addEventListener("click", () => {
   t = texts[lang];
   store.set(KEY_LANG, lang, localStorage);
   renderStatic();
+  notice(noticeFn);
+  showError(errorFn);
   render();
 });
 
