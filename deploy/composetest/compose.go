@@ -27,20 +27,27 @@ type Project struct {
 
 // Service is one compose service.
 type Service struct {
-	Image           string       `yaml:"image"`
-	Build           *Build       `yaml:"build"`
-	Command         []string     `yaml:"command"`
-	Restart         string       `yaml:"restart"`
-	Environment     Env          `yaml:"environment"`
-	Healthcheck     *Healthcheck `yaml:"healthcheck"`
-	DependsOn       DependsOn    `yaml:"depends_on"`
-	Ports           []string     `yaml:"ports"`
-	Volumes         []string     `yaml:"volumes"`
-	Deploy          *Deploy      `yaml:"deploy"`
-	Profiles        []string     `yaml:"profiles"`
-	StopSignal      string       `yaml:"stop_signal"`
-	StopGracePeriod string       `yaml:"stop_grace_period"`
-	Hostname        string       `yaml:"hostname"`
+	Image           string            `yaml:"image"`
+	Build           *Build            `yaml:"build"`
+	Command         []string          `yaml:"command"`
+	Restart         string            `yaml:"restart"`
+	Environment     Env               `yaml:"environment"`
+	Healthcheck     *Healthcheck      `yaml:"healthcheck"`
+	DependsOn       DependsOn         `yaml:"depends_on"`
+	Ports           []string          `yaml:"ports"`
+	Volumes         []string          `yaml:"volumes"`
+	Deploy          *Deploy           `yaml:"deploy"`
+	Profiles        []string          `yaml:"profiles"`
+	StopSignal      string            `yaml:"stop_signal"`
+	StopGracePeriod string            `yaml:"stop_grace_period"`
+	Hostname        string            `yaml:"hostname"`
+	Ulimits         map[string]Ulimit `yaml:"ulimits"`
+}
+
+// Ulimit is one ulimits entry in its long form.
+type Ulimit struct {
+	Soft int `yaml:"soft"`
+	Hard int `yaml:"hard"`
 }
 
 // Build is a service's build section.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -311,6 +312,13 @@ func TestLoadBalancer(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("haproxy.cfg lacks %q", want)
 		}
+	}
+	// Two descriptors per proxied connection: the container's open-files
+	// limit must cover the global maxconn, or HAProxy refuses to start.
+	if m := regexp.MustCompile(`(?m)^global\n(?:[^\n]*\n)*?\s+maxconn (\d+)`).FindStringSubmatch(text); m == nil {
+		t.Error("haproxy.cfg: no global maxconn")
+	} else if n, _ := strconv.Atoi(m[1]); lb.Ulimits["nofile"].Soft < 2*n+100 {
+		t.Errorf("lb ulimits nofile soft %d: below 2×maxconn(%d)+100", lb.Ulimits["nofile"].Soft, n)
 	}
 	if !strings.Contains(strings.Join(lb.Healthcheck.Test, " "), "/lb-healthz") {
 		t.Errorf("lb health check %v should ask /lb-healthz", lb.Healthcheck.Test)
