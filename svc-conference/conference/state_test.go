@@ -205,7 +205,8 @@ func TestConcurrencyNotSerialized(t *testing.T) {
 		wg.Go(func() { e.invite(fmt.Sprintf("client%d", i%4), confs[i%4], fmt.Sprintf("136%08d", i)) })
 	}
 	wg.Wait()
-	if d := time.Since(start); d > 2*time.Second {
+	// Serialized they would take 8 s; allow for a loaded machine.
+	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("40 invitations took %v: serialized?", d)
 	} else {
 		t.Logf("40 invitations at 200 ms platform latency: %v", d)
