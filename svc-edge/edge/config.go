@@ -30,6 +30,7 @@ type Config struct {
 	ShutdownWindow time.Duration // closes with 1001 are spread over this window
 	ShutdownCap    time.Duration // hard cap of the whole shutdown
 	Timeouts       map[string]time.Duration
+	NATSGrace      time.Duration // NATS down this long: sessions are closed with 4003 so they move to another edge
 	ReplayTimeout  time.Duration // bound of one resume replay from the stream
 	InstanceID     string        // identifies this edge in session notices; "" = random
 	ReadyFile      string        // Run writes the bound address here once listening
@@ -56,6 +57,7 @@ func DefaultConfig() Config {
 		ShutdownWindow: 2 * time.Second,
 		ShutdownCap:    10 * time.Second,
 		ReplayTimeout:  10 * time.Second,
+		NATSGrace:      20 * time.Second,
 	}
 }
 
@@ -93,7 +95,7 @@ func (c *Config) Validate() error {
 		bad("send-queue-bytes: %d is below read-limit %d", c.SendQueueBytes, c.ReadLimit)
 	}
 	for name, d := range map[string]time.Duration{"ping-interval": c.PingInterval, "pong-wait": c.PongWait,
-		"write-timeout": c.WriteTimeout, "shutdown-cap": c.ShutdownCap, "replay-timeout": c.ReplayTimeout} {
+		"write-timeout": c.WriteTimeout, "shutdown-cap": c.ShutdownCap, "replay-timeout": c.ReplayTimeout, "nats-grace": c.NATSGrace} {
 		if d <= 0 {
 			bad("%s: must be > 0", name)
 		}
@@ -133,6 +135,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.DurationVar(&c.ShutdownWindow, "shutdown-window", c.ShutdownWindow, "window over which closes are spread (EDGE_SHUTDOWN_WINDOW)")
 	fs.DurationVar(&c.ShutdownCap, "shutdown-cap", c.ShutdownCap, "hard cap of shutdown (EDGE_SHUTDOWN_CAP)")
 	fs.DurationVar(&c.ReplayTimeout, "replay-timeout", c.ReplayTimeout, "bound of one resume replay (EDGE_REPLAY_TIMEOUT)")
+	fs.DurationVar(&c.NATSGrace, "nats-grace", c.NATSGrace, "NATS unreachable this long closes sessions with 4003 (EDGE_NATS_GRACE)")
 	fs.StringVar(&timeouts, "timeouts", "", "per-method timeouts, e.g. InviteJoinConf=15s,QueryConfState=2s (EDGE_TIMEOUTS)")
 	fs.StringVar(&c.InstanceID, "instance-id", "", "edge instance id; empty = random (EDGE_INSTANCE_ID)")
 	fs.StringVar(&c.ReadyFile, "ready-file", "", "write the bound address to this file once listening (EDGE_READY_FILE)")

@@ -56,6 +56,9 @@ func (srv *Server) request(s *session, method string, body []byte, reqID string)
 	if s.operator != "" {
 		msg.Header[contract.HeaderOperator] = []string{s.operator}
 	}
+	if !srv.nc.IsConnected() { // a reconnecting client would buffer it until the deadline
+		return nil, jsonrpc.CodeError(contract.CodeUnavailable, "service unavailable: the edge is not connected to NATS")
+	}
 	reply, err := srv.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		return nil, requestError(err, method, timeout)

@@ -61,6 +61,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by client id
 	closing  bool
+	natsLost *time.Timer // running while NATS is disconnected
 }
 
 // New builds an edge on nc (which it does not close) and subscribes to the
@@ -97,16 +98,52 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		srv.subs = append(srv.subs, sub)
 	}
 	// After a reconnect, events stored while the edge was away rang no
-	// doorbell here: look in the stream for every conference.
-	prev := nc.Opts.ReconnectedCB
+	// doorbell here: look in the stream for every conference. NATS gone for
+	// longer than NATSGrace: sessions are closed (4003) to move elsewhere.
+	prevRe, prevDis := nc.Opts.ReconnectedCB, nc.Opts.DisconnectedErrCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {
-		if prev != nil {
-			prev(c)
+		if prevRe != nil {
+			prevRe(c)
 		}
+		srv.mu.Lock()
+		if srv.natsLost != nil {
+			srv.natsLost.Stop()
+			srv.natsLost = nil
+		}
+		srv.mu.Unlock()
 		srv.Resync()
+	})
+	nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		if prevDis != nil {
+			prevDis(c, err)
+		}
+		srv.mu.Lock()
+		if srv.natsLost == nil && !srv.closing {
+			srv.natsLost = time.AfterFunc(cfg.NATSGrace, srv.onNATSLost)
+		}
+		srv.mu.Unlock()
 	})
 	srv.handler = srv.routes()
 	return srv, nil
+}
+
+// onNATSLost closes every session with CloseServerFailure: without NATS
+// this edge can neither answer requests nor deliver events.
+func (srv *Server) onNATSLost() {
+	srv.mu.Lock()
+	if srv.natsLost == nil || srv.nc.IsConnected() {
+		srv.mu.Unlock()
+		return
+	}
+	all := make([]*session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		all = append(all, s)
+	}
+	srv.mu.Unlock()
+	srv.log.Error().Int("sessions", len(all)).Msg("NATS unreachable: closing sessions")
+	for _, s := range all {
+		s.t.Close(contract.CloseServerFailure, "edge lost NATS")
+	}
 }
 
 // Resync makes every conference subscription read the stream for events it
@@ -133,6 +170,10 @@ func (srv *Server) close() {
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
 	srv.closing = true
+	if srv.natsLost != nil {
+		srv.natsLost.Stop()
+		srv.natsLost = nil
+	}
 	all := make([]*session, 0, len(srv.sessions))
 	for _, s := range srv.sessions {
 		all = append(all, s)
@@ -274,7 +315,7 @@ func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, re
 
 	reason := "client"
 	for {
-		_, data, err := conn.ReadMessage()
+		typ, data, err := conn.ReadMessage()
 		if err != nil {
 			var ne net.Error
 			switch {
@@ -289,6 +330,10 @@ func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, re
 			break
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(alive))
+		if typ != websocket.TextMessage {
+			_ = t.Write(errBinary)
+			continue
+		}
 		s.handle(data)
 	}
 	pingMu.Lock()
@@ -301,6 +346,9 @@ func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, re
 	srv.metrics.disconnects.WithLabelValues(reason).Inc()
 	s.log.Debug().Str("reason", reason).Msg("disconnected")
 }
+
+// errBinary answers a binary frame: the protocol is JSON text frames.
+var errBinary = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: binary frames are not supported; send JSON text frames"}}`)
 
 func closeReason(code int) string {
 	switch code {

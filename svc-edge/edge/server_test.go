@@ -247,3 +247,28 @@ func TestConfig(t *testing.T) {
 		t.Error("New accepted an empty config")
 	}
 }
+
+// Without NATS, requests fail at once with -32000, and after NATSGrace the
+// sessions are closed with 4003 so that they move to another edge.
+func TestNATSLost(t *testing.T) {
+	e := newEnv(t)
+	ed := e.edge(func(c *Config) { c.NATSGrace = 500 * time.Millisecond })
+	cl := dial(t, ed.url, "n", "")
+	cl.c.WriteMessage(websocket.BinaryMessage, []byte(`{}`))
+	if m := cl.mustRead(); m.Error == nil || m.Error.Code != -32600 || string(m.ID) != "null" {
+		t.Fatalf("binary frame: %s", m.raw)
+	}
+	e.ns.Server.Shutdown()
+	waitFor(t, "the edge to notice", 5*time.Second, func() bool { return !ed.srv.nc.IsConnected() })
+	start := time.Now()
+	cl.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["1234"]}`)
+	if m := cl.response("1", true); m.Error == nil || m.Error.Code != -32000 || time.Since(start) > 300*time.Millisecond {
+		t.Fatalf("request without NATS: %s after %v", m.raw, time.Since(start))
+	}
+	if get(t, ed.ts.URL+"/readyz") != http.StatusServiceUnavailable {
+		t.Error("/readyz is ok without NATS")
+	}
+	if code := cl.closeCode(5 * time.Second); code != contract.CloseServerFailure {
+		t.Fatalf("close %d, want 4003", code)
+	}
+}
