@@ -307,6 +307,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("busy reason %q", reason)
 	}
 	var rows int
+	var ok bool
 	b.eval(`document.querySelectorAll('[data-testid=member]').length`, &rows)
 	if rows != 4 {
 		t.Errorf("%d member rows, want 4 (no duplicates)", rows)
@@ -337,6 +338,16 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot("page-phone-zh.png")
 	b.do("desktop viewport", wait, click(`[data-testid=lang-toggle]`), chromedp.ResetViewport())
+
+	// OnConfEventsLost makes the page rebuild the conference with GetConf
+	// (the notification is injected: the stream keeps events for days).
+	b.eval(fmt.Sprintf(`window.confapplet.client.dispatchEvent(new CustomEvent("notify",
+		{detail: {method: "OnConfEventsLost", params: {confid: %q, from: 1, to: 2}}})) && true`, confID), &ok)
+	b.waitFor("the rebuild after lost events", `document.querySelector('[data-testid=notice]').textContent.includes("reloaded from the server")`, wait)
+	b.eval(`document.querySelectorAll('[data-testid=member]').length`, &rows)
+	if rows != 4 {
+		t.Errorf("%d member rows after GetConf, want 4", rows)
+	}
 
 	// A reload is the same client (sessionStorage): the edge replays the
 	// owned conference from its first event and the page rebuilds the list,
@@ -398,7 +409,6 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Hang Alice up from the page.
-	var ok bool
 	b.eval(fmt.Sprintf(`(window.carolRow = document.querySelector('%s')) !== null`, member(numCarol, "joined")), &ok)
 	b.do("hang up", wait, click(member(numAlice, "joined")+` [data-testid=member-hangup]`))
 	b.waitFor("Alice left", exists(member(numAlice, "left")), wait)
