@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func BenchmarkInvite(b *testing.B) {
 		confs[i] = e.create(fmt.Sprintf("bench%d", i), 300)
 	}
 	var next, failed atomic.Int64
+	lat := make([]time.Duration, b.N)
 	b.SetParallelism(64) // 128 callers on 2 cores: more than the pool holds
 	b.ResetTimer()
 	start := time.Now()
@@ -39,8 +41,10 @@ func BenchmarkInvite(b *testing.B) {
 			ci := int(i) % len(confs) // spread: one conference takes ≤ 250
 			body, _ := json.Marshal(contract.InviteJoinConfRequest{ConfID: confs[ci], Number: fmt.Sprintf("139%08d", i)})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			t0 := time.Now()
 			m, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: contract.ServiceSubject(contract.MethodInviteJoinConf),
 				Header: hdr(fmt.Sprintf("bench%d", ci)), Data: body})
+			lat[i] = time.Since(t0)
 			cancel()
 			if err != nil || m.Header.Get(micro.ErrorCodeHeader) != "" {
 				failed.Add(1)
@@ -53,6 +57,9 @@ func BenchmarkInvite(b *testing.B) {
 		b.Fatalf("%d of %d invitations failed", f, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invites/s")
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	if got := len(e.sim.Calls()); got != b.N {
 		b.Fatalf("simulator dialled %d, want %d", got, b.N)
 	}

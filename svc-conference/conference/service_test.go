@@ -125,6 +125,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after dismiss: %+v", st)
 	}
 	e.fails(contract.CodeConfEnded, contract.MethodInviteJoinConf, hdr("alice"), contract.InviteJoinConfRequest{ConfID: confID, Number: "13812345679"})
+	e.fails(contract.CodeConfEnded, contract.MethodConfRecord, hdr("alice"), contract.ConfRequest{ConfID: confID})
 	// A second dismiss is harmless.
 	e.must(contract.MethodDismissConf, "alice", contract.ConfRequest{ConfID: confID})
 
