@@ -81,7 +81,9 @@ function apply(method, p) {
     case "OnConfDismiss":
       if (Number(p.status) === 0) end("");
       else {
-        conf.state = "active";
+        if (conf.state === "ending") {
+          conf.state = [...conf.members.values()].some((m) => m.state === "joined") ? "active" : "waiting";
+        }
         showError(() => t.conf.dismissFailed(p.status));
       }
       break;
@@ -168,7 +170,6 @@ async function act(fn) {
   } catch (e) {
     showError(() => errorText(t, e));
     if (e instanceof RpcError && (e.code === 1007 || e.code === 1001) && conf.id) end("");
-    if (e instanceof RpcError && e.code === 1011) rebuild(true);
   } finally {
     busy--;
     render();
@@ -209,7 +210,10 @@ async function invite(text) {
         render();
       } catch (e) {
         failures.push(() => t.invite.failedFor(number, errorText(t, e)));
-        if (e instanceof RpcError && (e.code === 1007 || e.code === 1001)) break;
+        if (e instanceof RpcError && (e.code === 1007 || e.code === 1001)) {
+          if (conf.id === id) end("");
+          break;
+        }
       }
     }
   });
@@ -560,6 +564,11 @@ $("reconnect-now").addEventListener("click", () => {
     conn = { state: "connecting" };
     client.connect();
   } else client.reconnectNow();
+});
+// Back online, or back to the tab: do not wait for the backoff.
+window.addEventListener("online", () => client.reconnectNow());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") client.reconnectNow();
 });
 $("invite-form").addEventListener("submit", (e) => {
   e.preventDefault();
