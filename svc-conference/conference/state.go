@@ -118,6 +118,8 @@ type store struct {
 	qmu        sync.Mutex
 	queues     map[string]*confQueue // conferences with updates being written
 	writers    sync.WaitGroup
+	cmu        sync.Mutex
+	cache      map[string]cachedRecord
 
 	// ownersStream is the owners bucket's stream: ListOwned reads the
 	// subjects of "$KV.<bucket>.<clientid>.*" from one stream-info request
@@ -142,7 +144,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 		}
 		return kv, nil
 	}
-	s := &store{onConflict: func() {}, queues: map[string]*confQueue{}}
+	s := &store{onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{}}
 	var err error
 	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", 0, 1); err != nil {
 		return nil, err
@@ -160,13 +162,19 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 }
 
 // get returns confID's record and its revision; errNoRecord when none.
+// The record is shared (decoded records are cached by revision): callers
+// must not change it; update functions get their own copy.
 func (s *store) get(ctx context.Context, confID string) (*record, uint64, error) {
 	e, err := s.confs.Get(ctx, confID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		s.forget(confID)
 		return nil, 0, errNoRecord
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("kv get %s: %w", confID, err)
+	}
+	if r := s.cached(confID, e.Revision()); r != nil {
+		return r, e.Revision(), nil
 	}
 	var r record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
@@ -175,7 +183,44 @@ func (s *store) get(ctx context.Context, confID string) (*record, uint64, error)
 	if r.Members == nil {
 		r.Members = map[string]*member{}
 	}
+	s.remember(confID, e.Revision(), &r)
 	return &r, e.Revision(), nil
+}
+
+// The decode cache: a record is decoded once per revision, which matters
+// for large conferences (every invitation reads the record, and each
+// write re-reads it). A revision identifies the bytes, so a hit is exact.
+type cachedRecord struct {
+	rev uint64
+	r   *record
+}
+
+const maxCached = 4096
+
+func (s *store) cached(confID string, rev uint64) *record {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if c, ok := s.cache[confID]; ok && c.rev == rev {
+		return c.r
+	}
+	return nil
+}
+
+func (s *store) remember(confID string, rev uint64, r *record) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if len(s.cache) >= maxCached {
+		clear(s.cache)
+	}
+	if c, ok := s.cache[confID]; !ok || c.rev < rev {
+		s.cache[confID] = cachedRecord{rev: rev, r: r}
+	}
+}
+
+func (s *store) forget(confID string) {
+	s.cmu.Lock()
+	delete(s.cache, confID)
+	s.cmu.Unlock()
 }
 
 // create writes a new conference and its owner key.
@@ -333,6 +378,7 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 			if err != nil {
 				return fill(fmt.Errorf("kv delete %s: %w", confID, err))
 			}
+			s.forget(confID)
 			if err := s.removeOwner(ctx, r.Owner, confID); err != nil {
 				return fill(err)
 			}
@@ -344,7 +390,7 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 		if err != nil {
 			return fill(err)
 		}
-		_, err = s.confs.Update(ctx, confID, b, rev)
+		nrev, err := s.confs.Update(ctx, confID, b, rev)
 		if conflict(err) {
 			s.onConflict()
 			continue
@@ -352,6 +398,7 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 		if err != nil {
 			return fill(fmt.Errorf("kv update %s: %w", confID, err))
 		}
+		s.remember(confID, nrev, r)
 		return errs
 	}
 }
