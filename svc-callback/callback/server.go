@@ -11,6 +11,7 @@ package callback
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"flag"
@@ -69,7 +70,7 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		cfg:     cfg,
 		log:     log,
 		loc:     loc,
-		secret:  []byte(cfg.Secret),
+		secret:  secretHash(cfg.Secret),
 		metrics: newMetrics(),
 		now:     time.Now,
 	}
@@ -101,10 +102,16 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 // Config is the effective configuration (defaults applied).
 func (s *Server) Config() Config { return s.cfg }
 
-// secretOK compares in constant time (for equal lengths; the length of the
-// configured secret is not a secret worth hiding).
+// secretOK compares in constant time: both sides are hashed first, so not
+// even the secret's length shows in the timing.
 func (s *Server) secretOK(got string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), s.secret) == 1
+	g := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(g[:], s.secret) == 1
+}
+
+func secretHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
 }
 
 // sourceOK applies the CIDR allow-list to the peer address.
