@@ -378,6 +378,17 @@ func TestBrowser(t *testing.T) {
 	b.do("unmute", wait, click(member(numCarol, "joined")+` [data-testid=member-mute]`))
 	b.waitFor("unmuted", exists(member(numCarol, "joined")+`[data-muted=false]`), wait)
 
+	// Mute all, then unmute one by one.
+	b.do("mute all", wait, click(`[data-testid=mute-all]`))
+	for _, n := range []string{numAlice, numBob, numCarol} {
+		b.waitFor(n+" muted by mute-all", exists(member(n, "joined")+`[data-muted=true]`), wait)
+	}
+	b.waitFor("mute-all disabled once all are muted", `document.querySelector('[data-testid=mute-all]').disabled`, wait)
+	for _, n := range []string{numAlice, numBob, numCarol} {
+		b.do("unmute "+n, wait, click(member(n, "joined")+` [data-testid=member-mute]`))
+		b.waitFor(n+" unmuted", exists(member(n, "joined")+`[data-muted=false]`), wait)
+	}
+
 	// Start and stop recording.
 	b.do("start recording", wait, click(`[data-testid=record-toggle]`))
 	b.waitFor("recording", `!document.querySelector('[data-testid=conf-recording]').hidden`, wait)
