@@ -42,6 +42,16 @@ type Service struct {
 	StopGracePeriod string            `yaml:"stop_grace_period"`
 	Hostname        string            `yaml:"hostname"`
 	Ulimits         map[string]Ulimit `yaml:"ulimits"`
+	Logging         *Logging          `yaml:"logging"`
+	ReadOnly        bool              `yaml:"read_only"`
+	CapDrop         []string          `yaml:"cap_drop"`
+	SecurityOpt     []string          `yaml:"security_opt"`
+}
+
+// Logging is a service's logging section.
+type Logging struct {
+	Driver  string            `yaml:"driver"`
+	Options map[string]string `yaml:"options"`
 }
 
 // Ulimit is one ulimits entry in its long form.

@@ -79,6 +79,9 @@ func TestServices(t *testing.T) {
 		if s.Healthcheck.Interval == "" || s.Healthcheck.Timeout == "" || s.Healthcheck.Retries == 0 {
 			t.Errorf("%s: health check without interval/timeout/retries", name)
 		}
+		if s.Logging == nil || s.Logging.Driver != "json-file" || s.Logging.Options["max-size"] == "" || s.Logging.Options["max-file"] == "" {
+			t.Errorf("%s: logs must be rotated (json-file with max-size and max-file), got %+v", name, s.Logging)
+		}
 		if len(s.Profiles) > 0 {
 			t.Errorf("%s: in profiles %v: `docker compose up` must start it", name, s.Profiles)
 		}
@@ -125,6 +128,9 @@ func TestGoServicesBuildFromTheDockerfile(t *testing.T) {
 		}
 		if got := s.Build.Args["SERVICE"]; got != dir {
 			t.Errorf("%s: build arg SERVICE = %q, want %q", name, got, dir)
+		}
+		if !s.ReadOnly || !slices.Equal(s.CapDrop, []string{"ALL"}) || !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
+			t.Errorf("%s: want read_only, cap_drop [ALL] and no-new-privileges (got %v %v %v)", name, s.ReadOnly, s.CapDrop, s.SecurityOpt)
 		}
 		if s.Healthcheck != nil && !slices.Equal(s.Healthcheck.Test, []string{"CMD", "/usr/local/bin/confapplet", "-healthcheck"}) {
 			t.Errorf("%s: health check %v, want the binary's -healthcheck", name, s.Healthcheck.Test)
