@@ -399,6 +399,16 @@ func TestClusterFaults(t *testing.T) {
 		}
 	}
 
+	// --- RPCs kept working through every fault (brief errors are reported
+	// in the summary, not failed).
+	stats.mu.Lock()
+	for _, p := range stats.phases {
+		if p != "drain" && stats.okPh[p] == 0 {
+			t.Errorf("phase %q: no RPC succeeded", p)
+		}
+	}
+	stats.mu.Unlock()
+
 	// --- The platform's side: callbacks svc-callback refused (503, during a
 	// NATS fault) are retried by the platform; one dropped after its retries
 	// would be an event lost at the source.
