@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"confapplet/pkg/contract"
 
@@ -469,5 +471,39 @@ func TestSequenceConflictIsRetried(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(a.srv.metrics.conflicts); n != 1 {
 		t.Errorf("conflicts = %v, want 1", n)
+	}
+}
+
+// If the events stream disappears (an operator deleted it, NATS came back
+// without its store), the callback gets 503 and the platform's retry
+// recreates it.
+func TestStreamRecreated(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(nil)
+	body := xmlBody("Request", "confid", "9001", "createtime", "20261128103000")
+	if code, _ := in.post(t, testSecret, "created", "text/plain", body); code != http.StatusOK {
+		t.Fatalf("first: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.js.DeleteStream(ctx, contract.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := in.post(t, testSecret, "created", "text/plain", body)
+	if code == http.StatusOK {
+		// Recreated at once: also fine, as long as it is stored.
+		if got := e.events("9001"); len(got) != 1 {
+			t.Fatalf("stored %d", len(got))
+		}
+		return
+	}
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("stream gone: %d, want 503", code)
+	}
+	if code, _ := in.post(t, testSecret, "created", "text/plain", body); code != http.StatusOK {
+		t.Fatalf("retry: %d", code)
+	}
+	if got := e.events("9001"); len(got) != 1 || got[0].Seq != 1 {
+		t.Fatalf("stored %+v", got)
 	}
 }
