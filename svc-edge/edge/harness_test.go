@@ -139,7 +139,11 @@ type env struct {
 	rsp *responder
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, true) }
+
+// newEnvWith starts NATS and the events stream, and the test conference
+// service when responder is set.
+func newEnvWith(t testing.TB, responder bool) *env {
 	t.Helper()
 	ns := natsembed.Run(t)
 	nc := natsembed.Connect(t, ns)
@@ -153,7 +157,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ns: ns, nc: nc, js: js, st: st, rsp: startResponder(t, nc)}
+	e := &env{t: t, ns: ns, nc: nc, js: js, st: st}
+	if responder {
+		e.rsp = startResponder(t, nc)
+	}
+	return e
 }
 
 // testEdge is an edge served by httptest on its own NATS connection.

@@ -197,12 +197,8 @@ func TestNoRespondersAndTimeout(t *testing.T) {
 	}
 
 	// A NATS without any conference service: no responders, at once.
-	e2 := newEnv(t)
-	e2.rsp = nil
+	e2 := newEnvWith(t, false)
 	ed2 := e2.edge(nil)
-	// newEnv started a responder on e2's NATS: use a subject nobody serves
-	// by asking a server whose responder is gone.
-	e2.nc.Close()
 	cl2 := dial(t, ed2.url, "n", "")
 	start = time.Now()
 	cl2.send(`{"jsonrpc":"2.0","id":1,"method":"GetConf","params":["1234"]}`)
