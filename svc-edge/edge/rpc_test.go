@@ -107,15 +107,20 @@ func TestJSONRPCOverWebSocket(t *testing.T) {
 func TestOrderAndIsolation(t *testing.T) {
 	e := newEnv(t)
 	ed := e.edge(nil)
+	// A's first request is answered only after B got its answer: if B
+	// waited for A, the test would time out.
+	release := make(chan struct{})
 	e.rsp.handle(contract.MethodQueryConfState, func(m *nats.Msg) (any, *contract.Error) {
 		if strings.Contains(string(m.Data), "9999") {
-			time.Sleep(400 * time.Millisecond)
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
 		}
 		return contract.ConfState{}, nil
 	})
 	a := dial(t, ed.url, "a", "")
 	b := dial(t, ed.url, "b", "")
-	start := time.Now()
 	a.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["9999"]}`)
 	for i := 2; i <= 4; i++ {
 		a.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"QueryConfState","params":["1111"]}`, i))
@@ -123,9 +128,7 @@ func TestOrderAndIsolation(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	b.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["2222"]}`)
 	b.response("1", true)
-	if d := time.Since(start); d > 300*time.Millisecond {
-		t.Fatalf("B waited %v behind A's slow request", d)
-	}
+	close(release)
 	for i := 1; i <= 4; i++ {
 		a.response(fmt.Sprint(i), true)
 	}
@@ -192,7 +195,7 @@ func TestNoRespondersAndTimeout(t *testing.T) {
 	if m.Error == nil || m.Error.Code != -32001 {
 		t.Fatalf("timeout: %s", m.raw)
 	}
-	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+	if d := time.Since(start); d < 200*time.Millisecond || d > 4*time.Second {
 		t.Fatalf("timeout after %v, want ~200ms", d)
 	}
 
@@ -206,7 +209,7 @@ func TestNoRespondersAndTimeout(t *testing.T) {
 	if m.Error == nil || m.Error.Code != -32000 {
 		t.Fatalf("no responders: %s", m.raw)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 4*time.Second { // GetConf's deadline is 5 s
 		t.Fatalf("no responders took %v", d)
 	}
 }

@@ -178,7 +178,7 @@ func TestRunAndShutdown(t *testing.T) {
 	case <-time.After(6 * time.Second):
 		t.Fatal("Run did not return")
 	}
-	if d := time.Since(start); d > 4*time.Second {
+	if d := time.Since(start); d > 8*time.Second {
 		t.Fatalf("shutdown took %v", d)
 	}
 	if err := Run(context.Background(), []string{"-healthcheck", "-addr", addr}, func(string) string { return "" }, &strings.Builder{}); err == nil {
