@@ -1,6 +1,7 @@
 package conference
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -108,33 +109,33 @@ func TestRateLimits(t *testing.T) {
 	}
 	// Client a: burst 3, then refused.
 	for i := range 3 {
-		if e := g.allowInvite("a", 1); e != nil {
+		if e := g.allowInvite(context.Background(), "a", 1); e != nil {
 			t.Fatalf("a #%d: %v", i, e)
 		}
 	}
-	if e := g.allowInvite("a", 1); code(e) != string(contract.CodeRateLimited) {
+	if e := g.allowInvite(context.Background(), "a", 1); code(e) != string(contract.CodeRateLimited) {
 		t.Fatalf("a over burst: %v", code(e))
 	}
 	// Client b has its own bucket, but the global one (5) has 2 left.
-	if e := g.allowInvite("b", 2); e != nil {
+	if e := g.allowInvite(context.Background(), "b", 2); e != nil {
 		t.Fatalf("b: %v", e)
 	}
-	if e := g.allowInvite("b", 1); code(e) != string(contract.CodeRateLimited) {
+	if e := g.allowInvite(context.Background(), "b", 1); code(e) != string(contract.CodeRateLimited) {
 		t.Fatalf("global burst not enforced: %v", code(e))
 	}
 	// The global refusal gave b its token back: after 1 s the global
 	// bucket has 2 more, b has 1+1 = 2.
 	now = now.Add(time.Second)
-	if e := g.allowInvite("b", 2); e != nil {
+	if e := g.allowInvite(context.Background(), "b", 2); e != nil {
 		t.Fatalf("b after 1s: %v", e)
 	}
 	// A request larger than the burst can never pass.
-	if e := g.allowInvite("c", 4); code(e) != string(contract.CodeRateLimited) {
+	if e := g.allowInvite(context.Background(), "c", 4); code(e) != string(contract.CodeRateLimited) {
 		t.Fatalf("c: %v", code(e))
 	}
 	// a refills at 1/s.
 	now = now.Add(time.Second)
-	if e := g.allowInvite("a", 2); e != nil {
+	if e := g.allowInvite(context.Background(), "a", 2); e != nil {
 		t.Fatalf("a after 2s: %v", e)
 	}
 }

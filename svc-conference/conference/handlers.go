@@ -287,7 +287,7 @@ func (s *Service) inviteJoinConf(c *call) (any, *contract.Error) {
 			return nil, s.refuse(c, contract.Errorf(contract.CodeLimit, "conference has %d of %d members", live, r.MaxMember).
 				WithData(map[string]int{"members": live, "maxmember": r.MaxMember})), false
 		}
-		if e := s.guard.allowInvite(c.clientID, len(numbers)); e != nil {
+		if e := s.guard.allowInvite(c.ctx, c.clientID, len(numbers)); e != nil {
 			return nil, s.refuse(c, e), false
 		}
 		return s.dial(c, req.ConfID, numbers)

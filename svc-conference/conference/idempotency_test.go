@@ -135,3 +135,41 @@ func TestConfsPerClient(t *testing.T) {
 	})
 	_ = fmt.Sprint
 }
+
+// TestRateLimitSharedByInstances: a client's invitation rate is one bucket
+// for all instances, however the queue group spreads its requests.
+func TestRateLimitSharedByInstances(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	lim := func(c *Config) { c.InviteRatePerSec, c.InviteBurst = 0.001, 4 }
+	a, b := e.start(lim), e.start(lim)
+	confID := e.create("alice", 50)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range 12 {
+		wg.Go(func() {
+			_, cerr := e.call(contract.MethodInviteJoinConf, hdr("alice"), contract.InviteJoinConfRequest{ConfID: confID, Number: fmt.Sprintf("137%08d", i)})
+			code := "ok"
+			if cerr != nil {
+				code = string(cerr.Code)
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes["ok"] != 4 || codes[string(contract.CodeRateLimited)] != 8 {
+		t.Fatalf("outcomes %v, want 4 ok and 8 rate_limited", codes)
+	}
+	if n := len(e.sim.Calls()); n != 4 {
+		t.Fatalf("simulator dialled %d", n)
+	}
+	for _, s := range []*Service{a, b} {
+		for _, ep := range s.svc.Stats().Endpoints {
+			if ep.Name == contract.MethodInviteJoinConf && ep.NumRequests == 0 {
+				t.Logf("one instance served none of the 12 (the queue group picks at random)")
+			}
+		}
+	}
+}

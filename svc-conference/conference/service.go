@@ -111,6 +111,10 @@ func New(cfg Config, nc *nats.Conn, p Platform, log zerolog.Logger) (*Service, e
 		return nil, err
 	}
 	s.st.onConflict = s.met.conflicts.Inc
+	if s.st.limits != nil {
+		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now,
+			interval: time.Duration(float64(time.Second) / cfg.InviteRatePerSec)}
+	}
 	s.idem = &idempotency{kv: s.st.idem, stale: cfg.IdempotencyStale, instance: cfg.InstanceName, now: time.Now,
 		hits: func(o string) { s.met.idem.WithLabelValues(o).Inc() }}
 	if s.cons, err = startConsumer(ctx, js, s.st, cfg, log.With().Str("part", "events").Logger(), s.met); err != nil {

@@ -22,6 +22,7 @@ import (
 //	contract.ConfBucket         key <confid>            value: record (JSON)
 //	contract.OwnersBucket       key <clientid>.<confid> value: creation time (RFC 3339)
 //	contract.IdempotencyBucket  key <sha256 hex>        value: idemEntry (JSON), bucket TTL
+//	RateLimitBucket             key <clientid>          value: the client's GCRA arrival time (Unix ns), bucket TTL
 //
 // Every change of a record is a read-modify-write with the revision it read
 // (kv.Update), retried on a revision mismatch, so concurrent instances never
@@ -108,11 +109,16 @@ func (r *record) view(loc *time.Location) contract.Conference {
 
 var errNoRecord = errors.New("no conference record")
 
+// RateLimitBucket holds the per-client invitation buckets shared by all
+// instances.
+const RateLimitBucket = "confapplet_ratelimits"
+
 // store is the KV-backed state.
 type store struct {
 	confs  jetstream.KeyValue
 	owners jetstream.KeyValue
 	idem   jetstream.KeyValue
+	limits jetstream.KeyValue // nil when the per-client rate limit is off
 	// onConflict counts revision conflicts (metrics).
 	onConflict func()
 	qmu        sync.Mutex
@@ -157,6 +163,14 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 	}
 	if s.idem, err = mk(contract.IdempotencyBucket, "confapplet idempotency keys", cfg.IdempotencyTTL, 1); err != nil {
 		return nil, err
+	}
+	if cfg.InviteRatePerSec > 0 {
+		// A key unused for longer than its bucket takes to refill is full
+		// again: let it expire.
+		full := time.Duration(float64(cfg.InviteBurst)/cfg.InviteRatePerSec*float64(time.Second)) + time.Minute
+		if s.limits, err = mk(RateLimitBucket, "confapplet per-client invitation rate limits", full, 1); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
