@@ -136,6 +136,7 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 	stamp := time.Now().In(time.FixedZone("CST", 8*3600)).Format(contract.TimeLayout)
 	name := fmt.Sprintf("callback POST @%g/s", e.fanRate)
 	stop := progress(ctx, e.stdout, "deliveries", deliver)
+	cpu := newCPUMeter(st.pids)
 	start := time.Now()
 	el := openLoop(ctx, e.fanRate, e.duration, e.maxInFlight, post, func(ctx context.Context, i int64) error {
 		due[i].Store(start.Add(time.Duration(float64(i) / e.fanRate * float64(time.Second))).UnixNano())
@@ -174,7 +175,8 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 	}
 	drops := expected - delivered.Load()
 	dres.Achieved = float64(delivered.Load()) / el.Seconds()
-	dres.Extra = map[string]any{
+	dres.Extra = cpu.extra()
+	for k, v := range map[string]any{
 		"callbacks_ok":          post.ok.Load(),
 		"deliveries_expected":   expected,
 		"deliveries":            delivered.Load(),
@@ -187,6 +189,8 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 		"watchers_per_conf":     W,
 		"watcher_connections":   nconn,
 		"confs_per_connection":  perConn,
+	} {
+		dres.Extra[k] = v
 	}
 	var missing []string
 	var missingIdx []int

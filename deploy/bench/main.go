@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,6 +99,18 @@ func (e *env) report(r Result) {
 		fmt.Fprintf(e.stdout, " %s", b)
 	}
 	fmt.Fprintln(e.stdout)
+	if cores, ok := r.Extra["cpu_cores_used"].(map[string]float64); ok {
+		names := make([]string, 0, len(cores))
+		for n := range cores {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(e.stdout, "         cpu (cores busy):")
+		for _, n := range names {
+			fmt.Fprintf(e.stdout, " %s %.2f", n, cores[n])
+		}
+		fmt.Fprintf(e.stdout, "; machine load average %.1f\n", r.Extra["loadavg_1m_at_start"])
+	}
 }
 
 var scenarios = map[string]func(context.Context, *env) ([]Result, error){

@@ -250,3 +250,70 @@ func promValues(ctx context.Context, url string, names ...string) (map[string]fl
 	}
 	return out, sc.Err()
 }
+
+// cpuSeconds reads the user+system CPU time pid has used, from /proc (the
+// clock tick is 100 Hz on Linux).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) start at ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("bad /proc stat")
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat")
+	}
+	return (ut + st) / 100, nil
+}
+
+// loadAvg is the 1-minute load average (the machine may be shared).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// cpuMeter measures the CPU each process of a set uses during a step.
+type cpuMeter struct {
+	pids  map[string]int
+	start map[string]float64
+	t0    time.Time
+	load  float64
+}
+
+func newCPUMeter(pids map[string]int) *cpuMeter {
+	m := &cpuMeter{pids: pids, start: map[string]float64{}, t0: time.Now(), load: loadAvg()}
+	for name, pid := range pids {
+		m.start[name], _ = cpuSeconds(pid)
+	}
+	return m
+}
+
+// extra returns, per process, the share of one core used since the start
+// (1.0 = one core busy), and the machine's load average at the start.
+func (m *cpuMeter) extra() map[string]any {
+	el := time.Since(m.t0).Seconds()
+	cores := map[string]float64{}
+	for name, pid := range m.pids {
+		if v, err := cpuSeconds(pid); err == nil && el > 0 {
+			cores[name] = float64(int((v-m.start[name])/el*100+0.5)) / 100
+		}
+	}
+	return map[string]any{"cpu_cores_used": cores, "loadavg_1m_at_start": m.load}
+}

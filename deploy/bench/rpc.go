@@ -113,10 +113,11 @@ func scenarioRPC(ctx context.Context, e *env) ([]Result, error) {
 	step := func(name string, rate float64, op func(ctx context.Context, i int64) error) Result {
 		r := newRecorder()
 		stop := progress(ctx, e.stdout, name, r)
+		cpu := newCPUMeter(st.pids)
 		el := openLoop(ctx, rate, e.duration, e.maxInFlight, r, op)
 		stop()
 		res := r.result("rpc", name, "open-loop", rate, n, el)
-		res.Extra = map[string]any{}
+		res.Extra = cpu.extra()
 		if floorSum > 0 {
 			res.Extra["floor_ws_plus_nats_p50_us"] = floorSum
 			res.Extra["p50_over_floor"] = math.Round(res.Latency.P50/floorSum*100) / 100

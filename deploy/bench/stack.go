@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -19,6 +20,7 @@ const (
 // stack is one running confapplet: nats-server, svc-callback,
 // svc-conference, the simulator and one svc-edge, each its own process.
 type stack struct {
+	pids        map[string]int // process name → pid, for CPU accounting
 	natsURL     string
 	edge        *proc
 	edgeHTTP    string // http://127.0.0.1:port
@@ -46,11 +48,11 @@ func startStack(ctx context.Context, e *env, so stackOptions) (*stack, error) {
 		}
 		bins[b.name] = p
 	}
-	_, natsURL, err := startNATS(ctx, e)
+	np, natsURL, err := startNATS(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	st := &stack{natsURL: natsURL}
+	st := &stack{natsURL: natsURL, pids: map[string]int{"nats-server": np.pid(), "bench": os.Getpid()}}
 	common := func(m map[string]string) map[string]string {
 		m["NATS_URL"] = natsURL
 		m["LOG_LEVEL"] = "warn"
@@ -70,6 +72,7 @@ func startStack(ctx context.Context, e *env, so stackOptions) (*stack, error) {
 			return nil, err
 		}
 		e.onStop(func() { p.stop(10 * time.Second) })
+		st.pids[name] = p.pid()
 		return p, waitHTTP(ctx, ready, 60*time.Second, p)
 	}
 
