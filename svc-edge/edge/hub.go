@@ -1,11 +1,13 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"confapplet/pkg/contract"
@@ -51,6 +53,8 @@ type hub struct {
 
 	streamMu sync.Mutex
 	stream   jetstream.Stream
+
+	reads atomic.Int64 // events read from the stream (tests)
 }
 
 // confSub is the edge's subscription to one conference.
@@ -68,8 +72,47 @@ type confSub struct {
 	bell     bool     // a doorbell rang while fetching (or before ready)
 	fetching bool
 	closed   bool
-	lastSeq  uint64 // event seq of the last event fanned out
-	want     uint64 // highest event seq a doorbell announced
+	lastSeq  uint64   // event seq of the last event fanned out
+	want     uint64   // highest event seq a doorbell announced
+	index    []seqPos // recent events' stream positions, by seq (see position)
+}
+
+// seqPos locates event seq at stream sequence sseq.
+type seqPos struct{ seq, sseq uint64 }
+
+// indexLen bounds confSub.index.
+const indexLen = 256
+
+// remember records where event seq is stored (from live fetches and
+// replays), so that a replay from a recent seq starts there instead of
+// scanning the conference's whole history.
+func (cs *confSub) remember(seq, sseq uint64) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	i := len(cs.index)
+	for i > 0 && cs.index[i-1].seq >= seq {
+		if cs.index[i-1].seq == seq {
+			return
+		}
+		i--
+	}
+	cs.index = slices.Insert(cs.index, i, seqPos{seq, sseq})
+	if len(cs.index) > indexLen {
+		cs.index = slices.Delete(cs.index, 0, len(cs.index)-indexLen)
+	}
+}
+
+// position returns the stream sequence from which to look for the events
+// after seq: just after the latest known event ≤ seq (events of one
+// conference are stored in seq order), else 1.
+func (cs *confSub) position(seq uint64) uint64 {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(cs.index, seq+1, func(p seqPos, t uint64) int { return cmp.Compare(p.seq, t) })
+	if i == 0 {
+		return 1
+	}
+	return cs.index[i-1].sseq + 1
 }
 
 // storeWait is how long the edge keeps looking in the stream for an event a
@@ -82,6 +125,7 @@ var storeWait = []time.Duration{time.Millisecond, 2 * time.Millisecond, 5 * time
 type watch struct {
 	s      *session
 	confID string
+	cs     *confSub // set by hub.add
 
 	mu        sync.Mutex
 	last      uint64 // last seq delivered
@@ -190,6 +234,7 @@ func (h *hub) lastSeq(ctx context.Context, confID string) (uint64, error) {
 
 // next reads the first event of confID stored at stream sequence ≥ from.
 func (h *hub) next(ctx context.Context, confID string, from uint64) (*jetstream.RawStreamMsg, error) {
+	h.reads.Add(1)
 	st, err := h.events(ctx)
 	if err != nil {
 		return nil, err
@@ -233,6 +278,7 @@ func (h *hub) add(ctx context.Context, w *watch) error {
 	cs.mu.Lock()
 	cs.watchers = append(slices.Clone(cs.watchers), w)
 	cs.mu.Unlock()
+	w.cs = cs
 	h.mu.Unlock()
 	h.metrics.watches.Inc()
 	cs.init(ctx)
@@ -358,6 +404,9 @@ func (cs *confSub) fetch() {
 			cur = m.Sequence
 			h.metrics.eventsIn.Inc()
 			seq, msg, err := encodeEvent(m.Data)
+			if err == nil {
+				cs.remember(seq, cur)
+			}
 			cs.mu.Lock()
 			cs.cursor = cur
 			if seq > cs.lastSeq {
@@ -466,7 +515,7 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 		from := w.last
 		w.mu.Unlock()
 		if lastSeq > from {
-			for sseq := uint64(1); sseq <= end; {
+			for sseq := w.cs.position(from); sseq <= end; {
 				m, err := h.next(ctx, w.confID, sseq)
 				if errors.Is(err, jetstream.ErrMsgNotFound) {
 					break
@@ -476,7 +525,11 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 				}
 				sseq = m.Sequence + 1
 				seq, msg, err := encodeEvent(m.Data)
-				if err != nil || seq <= from {
+				if err != nil {
+					continue
+				}
+				w.cs.remember(seq, m.Sequence)
+				if seq <= from {
 					continue
 				}
 				if seq > from+1 {

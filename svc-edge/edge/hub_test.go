@@ -240,3 +240,23 @@ func TestResyncAfterNATSRestart(t *testing.T) {
 	}
 	wantSeqs(t, "after reconnect", cl.events(1), 3)
 }
+
+// A resume from a recent seq reads only the missed events from the stream,
+// not the conference's whole history.
+func TestReplayStartsNearResumePoint(t *testing.T) {
+	e := newEnv(t)
+	e.ownedBy(map[string][]string{"a": {"4444"}, "b": {"4444"}})
+	ed := e.edge(nil)
+	a := dial(t, ed.url, "a", "")
+	a.notification(contract.NotifyWatch)
+	for s := uint64(1); s <= 60; s++ {
+		e.publish("4444", s, contract.KindJoined)
+	}
+	wantSeqs(t, "a", a.events(60), 1)
+	before := ed.srv.hub.reads.Load()
+	b := dial(t, ed.url, "b", "resume=4444:57")
+	wantSeqs(t, "b", b.events(3), 58)
+	if n := ed.srv.hub.reads.Load() - before; n > 5 {
+		t.Fatalf("resume of 3 events read %d messages from the stream", n)
+	}
+}
