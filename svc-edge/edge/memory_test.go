@@ -21,11 +21,13 @@ func TestIdleConnectionMemory(t *testing.T) {
 	e := newEnv(t)
 	ed := e.edge(nil)
 	d := &websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256, WriteBufferPool: &sync.Pool{}}
+	var stack uint64
 	measure := func() (uint64, int) {
 		runtime.GC()
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
+		stack = ms.StackInuse - stack
 		return ms.HeapInuse + ms.StackInuse, runtime.NumGoroutine()
 	}
 	before, g0 := measure()
@@ -46,7 +48,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // workers exit
 	after, g1 := measure()
 	per := float64(after-before) / n
-	t.Logf("idle connection: %.0f B of Go heap+stack (client and server), %.2f goroutines", per, float64(g1-g0)/n)
+	t.Logf("idle connection: %.0f B of Go heap+stack (client and server; %.0f B of it stacks), %.2f goroutines", per, float64(stack)/n, float64(g1-g0)/n)
 	if g := float64(g1-g0) / n; g > 1.05 {
 		t.Errorf("%.2f goroutines per idle connection, want 1", g)
 	}
