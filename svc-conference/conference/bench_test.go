@@ -23,7 +23,7 @@ import (
 //	go test -run '^$' -bench Invite -benchtime 2000x ./svc-conference/conference/
 func BenchmarkInvite(b *testing.B) {
 	e := newEnv(b, envOpts{latency: 50 * time.Millisecond})
-	svc := e.start(nil)
+	e.start(nil)
 	// Up to 250 invitations per conference (maxmember 300; nobody answers,
 	// as the simulator's clock stands still), spread round robin.
 	confs := make([]string, b.N/250+1)
@@ -63,5 +63,4 @@ func BenchmarkInvite(b *testing.B) {
 	if got := len(e.sim.Calls()); got != b.N {
 		b.Fatalf("simulator dialled %d, want %d", got, b.N)
 	}
-	_ = svc
 }

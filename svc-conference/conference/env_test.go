@@ -3,7 +3,6 @@ package conference
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -226,7 +225,5 @@ func mustJSON(t testing.TB, raw json.RawMessage, v any) {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
 }
-
-var _ = fmt.Sprint
 
 func testCounter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

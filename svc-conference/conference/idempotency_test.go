@@ -133,7 +133,6 @@ func TestConfsPerClient(t *testing.T) {
 		_, cerr := e.call(contract.MethodCreateConf, hdr("alice"), contract.CreateConfRequest{})
 		return cerr == nil
 	})
-	_ = fmt.Sprint
 }
 
 // TestRateLimitSharedByInstances: a client's invitation rate is one bucket

@@ -2,7 +2,6 @@ package conference
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"testing"
@@ -322,5 +321,4 @@ func TestMicroDiscovery(t *testing.T) {
 			t.Fatalf("endpoint %+v", ep)
 		}
 	}
-	_ = json.Valid
 }
