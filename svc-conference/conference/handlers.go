@@ -203,7 +203,10 @@ func (s *Service) createConf(c *call) (any, *contract.Error) {
 			return err
 		})
 		if err != nil {
-			return nil, platformError(err), ambiguous(err)
+			// Even when the answer was lost, a retry may create again: an
+			// extra empty conference costs nothing and is deleted by the
+			// platform after 10 minutes. (Invitations are different.)
+			return nil, platformError(err), false
 		}
 		log := c.log.With().Str(logging.ConfID, confID).Logger()
 		r := &record{V: 1, ConfID: confID, Owner: c.clientID, Created: s.now().UTC(),
