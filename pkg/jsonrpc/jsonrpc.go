@@ -46,7 +46,7 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// Errorf-free constructors for the standard errors.
+// newError returns an error with a standard code.
 func newError(code int, msg string) *Error { return &Error{Code: code, Message: msg} }
 
 // FromContract converts a service error into a JSON-RPC error through
