@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,5 +149,118 @@ func TestClientAgainstRealStack(t *testing.T) {
 	}
 	if s := b.Stats(); s.Duplicates != 0 || s.Gaps != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// A reconnecting client follows a conference across an edge shutdown
+// (1001): it reconnects to the second edge with ?resume= and gets exactly
+// the events it missed, then live ones.
+func TestClientReconnectsAcrossEdges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole stack")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := findRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := &env{stdout: io.Discard, dir: dir, build: &builder{root: root, dir: dir}}
+	defer e.close()
+	st, err := startStack(ctx, e, stackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edge2, err := st.startEdge(ctx, e, "svc-edge-2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int
+	codesc := make(chan int, 4)
+	release := make(chan struct{}) // holds the reconnect until the events are stored
+	a, err := client.Dial(ctx, st.edgeWS, "follow", client.WithURLs("ws"+edge2[len("http"):]),
+		client.WithReconnect(), client.WithBackoff(50*time.Millisecond, time.Second),
+		client.WithOnDisconnect(func(code int, err error) { codesc <- code; <-release }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var once sync.Once
+	releaseReconnect := func() { once.Do(func() { close(release) }) }
+	defer releaseReconnect() // before a.Close, even when the test fails early
+	cctx := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		t.Cleanup(cancel)
+		return c
+	}
+	conf, err := a.CreateConf(cctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(method string) client.Notification {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case n := <-a.Notifications():
+				if n.Method == method && n.ConfID == conf {
+					return n
+				}
+			case <-timeout:
+				t.Fatalf("no %s", method)
+			}
+		}
+	}
+	wait(contract.NotifyCreate)
+
+	// Another client of the same conference (an operator) acts while the
+	// first one moves: the invitations' events must all reach it once.
+	op, err := client.Dial(ctx, "ws"+edge2[len("http"):], "operator-1", client.WithOperator(benchOperator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	if _, err := op.WatchConf(cctx(), conf, 1); err != nil {
+		t.Fatal(err)
+	}
+	st.edge.stop(10 * time.Second) // SIGTERM: the edge closes its sessions with 1001
+	select {
+	case c := <-codesc:
+		codes = append(codes, c)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no disconnect")
+	}
+	if codes[0] != contract.CloseGoingAway {
+		t.Fatalf("close code %d, want 1001", codes[0])
+	}
+	for i := range 3 {
+		if _, err := op.InviteJoinConf(cctx(), conf, fmt.Sprintf("1391000000%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The events are stored (the operator saw them) while the owner is away.
+	for seen := 0; seen < 3; {
+		select {
+		case n := <-op.Notifications():
+			if n.Method == contract.NotifyInviteJoin {
+				seen++
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("operator saw no events")
+		}
+	}
+	if _, ok := a.Connected(); ok {
+		t.Fatal("reconnected too early")
+	}
+	releaseReconnect()
+	for range 3 {
+		wait(contract.NotifyInviteJoin)
+	}
+	if u, ok := a.Connected(); !ok || !strings.Contains(u, edge2[len("http://"):]) {
+		t.Fatalf("connected to %q", u)
+	}
+	if s := a.Stats(); s.Duplicates != 0 || s.Gaps != 0 || a.LastSeq(conf) != 4 {
+		t.Fatalf("stats %+v, last seq %d", s, a.LastSeq(conf))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,8 @@ type stack struct {
 	edgeWS      string // ws://127.0.0.1:port
 	callbackURL string // http://127.0.0.1:port/yt/<secret>
 	simURL      string
+	edgeBin     string
+	edgeEnv     map[string]string
 }
 
 type stackOptions struct {
@@ -108,21 +111,43 @@ func startStack(ctx context.Context, e *env, so stackOptions) (*stack, error) {
 	}, st.simURL+"/healthz"); err != nil {
 		return nil, err
 	}
-	edgeEnv := common(map[string]string{
-		"EDGE_ADDR":      addr(edgePort),
-		"EDGE_MAX_CONNS": "25000",
-	})
-	for k, v := range so.edgeEnv {
-		edgeEnv[k] = v
-	}
-	if st.edge, err = start("svc-edge", edgeEnv, "http://"+addr(edgePort)+"/readyz"); err != nil {
+	st.edgeBin = bins["svc-edge"]
+	st.edgeEnv = so.edgeEnv
+	if st.edge, st.edgeHTTP, err = st.startEdge(ctx, e, "svc-edge", edgePort); err != nil {
 		return nil, err
 	}
-	st.edgeHTTP = "http://" + addr(edgePort)
-	st.edgeWS = "ws://" + addr(edgePort)
+	st.edgeWS = "ws" + strings.TrimPrefix(st.edgeHTTP, "http")
 	fmt.Fprintf(e.stdout, "  stack up in %s (nats-server, svc-callback, svc-conference, ytxsim, svc-edge: separate processes)\n",
 		time.Since(t0).Round(time.Millisecond))
 	return st, nil
+}
+
+// startEdge starts one more svc-edge process (name must be unique) on port
+// (0: a free one) and returns it with its http:// base URL.
+func (st *stack) startEdge(ctx context.Context, e *env, name string, port int) (*proc, string, error) {
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, "", err
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	env := map[string]string{
+		"NATS_URL": st.natsURL, "LOG_LEVEL": "warn",
+		"EDGE_ADDR": addr, "EDGE_MAX_CONNS": "25000", "EDGE_INSTANCE_ID": name,
+		"EDGE_SHUTDOWN_WINDOW": "500ms", "EDGE_SHUTDOWN_CAP": "5s",
+	}
+	for k, v := range st.edgeEnv {
+		env[k] = v
+	}
+	p, err := startProc(name, st.edgeBin, e.dir, nil, env)
+	if err != nil {
+		return nil, "", err
+	}
+	e.onStop(func() { p.stop(10 * time.Second) })
+	st.pids[name] = p.pid()
+	base := "http://" + addr
+	return p, base, waitHTTP(ctx, base+"/readyz", 60*time.Second, p)
 }
 
 // setSimLatency sets the simulator's answer latency.
