@@ -2,6 +2,7 @@ package conference
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -170,5 +171,31 @@ func TestRateLimitSharedByInstances(t *testing.T) {
 				t.Logf("one instance served none of the 12 (the queue group picks at random)")
 			}
 		}
+	}
+}
+
+// TestIdempotentAmbiguous: an invitation whose platform answer never came
+// (the deadline passed mid-request) may have dialled, so its retry gets
+// the same failure and dials nothing; a new key dials.
+func TestIdempotentAmbiguous(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.start(nil)
+	confID := e.create("alice", 5)
+	e.sim.SetLatency(2 * time.Second)
+	req := contract.InviteJoinConfRequest{ConfID: confID, Number: "13812345678", IdempotencyKey: "slow"}
+	soon := func() string { return strconv.FormatInt(time.Now().Add(300*time.Millisecond).UnixMilli(), 10) }
+	first := e.fails(contract.CodePlatformDown, contract.MethodInviteJoinConf, hdr("alice", contract.HeaderDeadline, soon()), req)
+	e.sim.SetLatency(0)
+	again := e.fails(contract.CodePlatformDown, contract.MethodInviteJoinConf, hdr("alice"), req)
+	if again.Message != first.Message {
+		t.Fatalf("retry got %q, first %q", again.Message, first.Message)
+	}
+	if n := len(e.sim.Calls()); n != 0 {
+		t.Fatalf("dialled %d", n)
+	}
+	req.IdempotencyKey = "fresh"
+	e.must(contract.MethodInviteJoinConf, "alice", req)
+	if n := len(e.sim.Calls()); n != 1 {
+		t.Fatalf("dialled %d", n)
 	}
 }
