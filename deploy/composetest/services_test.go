@@ -445,3 +445,69 @@ func TestRequiredVariableMissing(t *testing.T) {
 		t.Errorf("the error should name the secret:\n%s", out)
 	}
 }
+
+// shutdownFlag is the flag bounding each service's graceful shutdown.
+var shutdownFlag = map[string]string{
+	"svc-edge":       "shutdown-cap",
+	"svc-conference": "shutdown-grace",
+	"svc-callback":   "shutdown-timeout",
+}
+
+var defaultInUsage = regexp.MustCompile(`\(default ([^)]+)\)`)
+
+// flagDefault returns the default -help shows for flag, "" if none.
+func flagDefault(t *testing.T, service, flag string) string {
+	t.Helper()
+	cmd := exec.Command(binPath(t, service), "-help")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, _ := cmd.CombinedOutput()
+	help := string(out)
+	locs := flagLine.FindAllStringSubmatchIndex(help, -1)
+	for i, l := range locs {
+		if help[l[2]:l[3]] != flag {
+			continue
+		}
+		end := len(help)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		if m := defaultInUsage.FindStringSubmatch(help[l[1]:end]); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// TestStopGracePeriodCoversShutdown: docker stop waits stop_grace_period
+// before SIGKILL; it must exceed the service's own shutdown bound (the
+// default, or what compose sets), or graceful shutdown (1001 to browsers,
+// in-flight requests finishing) is cut short.
+func TestStopGracePeriodCoversShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the services")
+	}
+	p := load(t, nil)
+	for _, name := range sortedKeys(shutdownFlag) {
+		t.Run(name, func(t *testing.T) {
+			flag := shutdownFlag[name]
+			v := flagDefault(t, name, flag)
+			known := knownEnv(t, name)
+			for k, ev := range p.Services[name].Environment {
+				if k == envPrefix[name]+strings.ToUpper(strings.ReplaceAll(flag, "-", "_")) && known[k] && ev != "" {
+					v = ev
+				}
+			}
+			bound, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatalf("-%s: no duration default in -help (%q)", flag, v)
+			}
+			grace, err := time.ParseDuration(p.Services[name].StopGracePeriod)
+			if err != nil {
+				grace = 10 * time.Second // compose's default
+			}
+			if grace < bound+5*time.Second {
+				t.Errorf("stop_grace_period %s leaves less than 5 s over -%s %s", grace, flag, bound)
+			}
+		})
+	}
+}
