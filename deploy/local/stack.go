@@ -75,6 +75,9 @@ func realPlatform(getenv func(string) string) bool {
 // start starts NATS, the simulator (unless the real platform is configured)
 // and the three services, and waits until every one is ready.
 func (s *stack) start(ctx context.Context) error {
+	if err := s.checkPorts(); err != nil {
+		return err
+	}
 	storeDir := ""
 	if !s.cfg.Temp {
 		storeDir = s.cfg.storeDir()
@@ -134,6 +137,33 @@ func (s *stack) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkPorts fails fast, naming the flag, when an address is taken (another
+// local stack, a NATS server already on 4222, …).
+func (s *stack) checkPorts() error {
+	addrs := []struct{ flag, addr string }{
+		{"-nats-port", fmt.Sprintf("127.0.0.1:%d", s.cfg.NATSPort)},
+		{"-edge-addr", s.cfg.EdgeAddr},
+		{"-callback-addr", s.cfg.CallbackAddr},
+		{"-conf-addr", s.cfg.ConfAddr},
+	}
+	if !realPlatform(s.getenv) {
+		addrs = append(addrs, struct{ flag, addr string }{"-sim-addr", s.cfg.SimAddr})
+	}
+	var errs []error
+	for _, a := range addrs {
+		if a.flag == "-nats-port" && s.cfg.NATSPort <= 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s is taken (%v): choose another with %s", a.addr, err, a.flag))
+			continue
+		}
+		ln.Close()
+	}
+	return errors.Join(errs...)
 }
 
 func (s *stack) add(name string, run runFunc, args []string, readyPath, addr string) {
