@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -64,5 +66,25 @@ func TestRealPlatformNeedsAllThreeCredentials(t *testing.T) {
 	delete(all, "YTX_APP_ID")
 	if realPlatform(testEnv(all)) {
 		t.Fatal("one missing: want the simulator")
+	}
+}
+
+func TestCheckPortsNamesTheFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := defaultConfig()
+	cfg.EdgeAddr = ln.Addr().String()
+	cfg.CallbackAddr, cfg.ConfAddr, cfg.SimAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	cfg.NATSPort = freePort(t)
+	err = newStack(cfg, testEnv(nil), io.Discard).checkPorts()
+	if err == nil || !strings.Contains(err.Error(), "-edge-addr") {
+		t.Fatalf("checkPorts = %v, want an error naming -edge-addr", err)
+	}
+	cfg.EdgeAddr = freeAddr(t)
+	if err := newStack(cfg, testEnv(nil), io.Discard).checkPorts(); err != nil {
+		t.Fatalf("free ports: %v", err)
 	}
 }
