@@ -156,7 +156,7 @@ func TestOpenLoopNoCoordinatedOmission(t *testing.T) {
 	if res.Sent != 100 || res.OK != 100 {
 		t.Fatalf("sent %d ok %d", res.Sent, res.OK)
 	}
-	if res.Latency.Max < 200000 || res.Latency.P50 > 50000 {
+	if res.Latency.Max < 200000 || res.Latency.P50 > 150000 {
 		t.Fatalf("latency %+v", res.Latency)
 	}
 	// Beyond max in flight: overload, not sent.
