@@ -181,9 +181,9 @@ func TestIdempotentAmbiguous(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.start(nil)
 	confID := e.create("alice", 5)
-	e.sim.SetLatency(2 * time.Second)
+	e.sim.SetLatency(3 * time.Second)
 	req := contract.InviteJoinConfRequest{ConfID: confID, Number: "13812345678", IdempotencyKey: "slow"}
-	soon := func() string { return strconv.FormatInt(time.Now().Add(300*time.Millisecond).UnixMilli(), 10) }
+	soon := func() string { return strconv.FormatInt(time.Now().Add(time.Second).UnixMilli(), 10) }
 	first := e.fails(contract.CodePlatformDown, contract.MethodInviteJoinConf, hdr("alice", contract.HeaderDeadline, soon()), req)
 	e.sim.SetLatency(0)
 	again := e.fails(contract.CodePlatformDown, contract.MethodInviteJoinConf, hdr("alice"), req)
