@@ -19,6 +19,11 @@ const (
 	Subject  = "subject"
 )
 
+// zerolog's time format is a package global; setting it once here, rather
+// than in New, keeps services that share a process (the local stack) from
+// racing on it.
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
+
 // New returns a JSON logger writing to w at level ("debug", "info", "warn",
 // "error"; "" means info), with a "service" field.
 func New(w io.Writer, level, service string) zerolog.Logger {
@@ -26,6 +31,5 @@ func New(w io.Writer, level, service string) zerolog.Logger {
 	if err != nil || level == "" {
 		lvl = zerolog.InfoLevel
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", service).Logger()
 }
