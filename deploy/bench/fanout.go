@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -174,7 +175,7 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 		lost += s.Lost
 	}
 	drops := expected - delivered.Load()
-	dres.Achieved = float64(delivered.Load()) / el.Seconds()
+	dres.Achieved = math.Round(float64(delivered.Load())/el.Seconds()*10) / 10
 	dres.Extra = cpu.extra()
 	for k, v := range map[string]any{
 		"callbacks_ok":          post.ok.Load(),

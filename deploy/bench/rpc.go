@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,7 +119,7 @@ func scenarioRPC(ctx context.Context, e *env) ([]Result, error) {
 		stop()
 		res := r.result("rpc", name, "open-loop", rate, n, el)
 		res.Extra = cpu.extra()
-		if floorSum > 0 {
+		if floorSum > 0 && strings.HasPrefix(name, "QueryConfState") {
 			res.Extra["floor_ws_plus_nats_p50_us"] = floorSum
 			res.Extra["p50_over_floor"] = math.Round(res.Latency.P50/floorSum*100) / 100
 		}
