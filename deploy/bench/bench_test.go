@@ -78,6 +78,9 @@ func TestRPCSmoke(t *testing.T) {
 	}
 	f := smoke(t, "rpc", "-duration", "2s", "-floor-conc", "1", "-rates", "100", "-invite-rates", "20",
 		"-sim-latency", "0,50ms", "-conns", "4")
+	if c := find(t, f, "QueryConfState closed-loop 1 conn"); c.Errors != 0 || c.Extra["p50_over_floor"] == nil {
+		t.Errorf("closed loop: %+v", c)
+	}
 	q := find(t, f, "QueryConfState @100/s")
 	if q.Errors != 0 || q.Offered != 100 || q.Extra["p50_over_floor"] == nil {
 		t.Errorf("QueryConfState: %+v", q)

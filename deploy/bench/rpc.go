@@ -140,6 +140,27 @@ func scenarioRPC(ctx context.Context, e *env) ([]Result, error) {
 		})
 	})
 
+	// Closed loop, one connection: the same loop as the floors, so its p50
+	// compares with theirs directly.
+	{
+		r := newRecorder()
+		name := "QueryConfState closed-loop 1 conn"
+		stop := progress(ctx, e.stdout, name, r)
+		cpu := newCPUMeter(st.pids)
+		el := closedLoop(ctx, 1, e.duration, r, func(ctx context.Context, _ int) error {
+			return call(ctx, func(ctx context.Context) error { _, err := cs[0].QueryConfState(ctx, confs[0]); return err })
+		})
+		stop()
+		res := r.result("rpc", name, "closed-loop", 0, 1, el)
+		res.Extra = cpu.extra()
+		if floorSum > 0 {
+			res.Extra["floor_ws_plus_nats_p50_us"] = floorSum
+			res.Extra["p50_over_floor"] = math.Round(res.Latency.P50/floorSum*100) / 100
+		}
+		e.report(res)
+		out = append(out, res)
+	}
+
 	for _, rate := range e.rates {
 		res := step(fmt.Sprintf("QueryConfState @%g/s", rate), rate, func(ctx context.Context, i int64) error {
 			k := i % int64(n)
