@@ -3,9 +3,19 @@ GO      ?= go
 MODULES := pkg svc-edge svc-conference svc-callback deploy deploy/bench
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
-.PHONY: test vet fmt-check fuzz-seed lint run
-test: fmt-check vet
+.PHONY: test unit-test cluster-test vet fmt-check run
+# Everything: formatting, vet, every module's tests with -race (the browser test,
+# the compose check and the load tool's smoke included), then the multi-process
+# fault test.
+test: fmt-check vet unit-test cluster-test
+
+unit-test:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Real processes: a 3-node NATS cluster, 2 conference, 1 callback, 2 edges, the
+# simulator and HAProxy; kills and restarts them under load (docs/operations.md).
+cluster-test:
+	$(GO) test -tags cluster -count=1 -timeout 15m -v ./deploy/clustertest/
 
 vet:
 	$(GO) vet $(PKGS)
