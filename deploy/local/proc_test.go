@@ -17,10 +17,10 @@ import (
 )
 
 // The tests run the stack as a separate process: the program of
-// `go run ./deploy/local`, built once per test binary. (Running the three
-// services in the test's own process would also work, but every service's
-// Run sets zerolog's global time format through pkg/logging, which -race
-// reports as soon as two services start in one process.)
+// `go run ./deploy/local`, built once per test binary, with -race when the
+// tests run with -race (then a data race between the services, which share
+// one process there, fails the test: see stop). A process also gives the
+// real Ctrl-C path and keeps the browser test's own process small.
 var (
 	buildOnce sync.Once
 	builtBin  string
@@ -37,7 +37,11 @@ func localBinary(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(buildDir, "local")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		args := []string{"build", "-o", builtBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build ./deploy/local: %v\n%s", err, out)
 		}
@@ -117,9 +121,15 @@ func startLocal(t *testing.T, readyWithin time.Duration) *localProc {
 	go func() { p.exited <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		if !p.done {
-			p.cmd.Process.Kill()
-			<-p.exited
-			p.done = true
+			// Ctrl-C, as a user would: a clean exit, and no race reported.
+			if err := p.stop(30 * time.Second); err != nil {
+				t.Errorf("stop the local stack: %v", err)
+			}
+			if !p.done {
+				p.cmd.Process.Kill()
+				<-p.exited
+				p.done = true
+			}
 		}
 		if t.Failed() {
 			t.Logf("local stack stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
@@ -186,6 +196,9 @@ func (p *localProc) stop(within time.Duration) error {
 	select {
 	case err := <-p.exited:
 		p.done = true
+		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
+			return fmt.Errorf("data race in the local stack (exit %v):\n%s", err, p.stderr.String())
+		}
 		return err
 	case <-time.After(within):
 		return fmt.Errorf("still running %s after SIGINT", within)
