@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"confapplet/pkg/logging"
+	"confapplet/pkg/ops"
 )
 
 // DefaultAddr is where the simulator listens by default: the platform's own
@@ -58,7 +59,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("environment: %w", errors.Join(envErrs...))
 	}
 	if *healthcheck {
-		return checkHealth(ctx, *addr)
+		return ops.Healthcheck(ctx, *addr)
 	}
 	cf, err := ParseCallbackFormat(*format)
 	if err != nil {
@@ -118,32 +119,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info().Msg("simulator stopped")
-	return nil
-}
-
-// checkHealth GETs /healthz at addr (":8883" means localhost).
-func checkHealth(ctx context.Context, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("healthcheck: address %q: %w", addr, err)
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: HTTP %d", resp.StatusCode)
-	}
 	return nil
 }
 

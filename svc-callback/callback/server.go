@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"confapplet/pkg/logging"
+	"confapplet/pkg/ops"
 	"confapplet/pkg/streams"
 
 	"github.com/nats-io/nats.go"
@@ -144,7 +145,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if opt.healthcheck {
-		return healthcheck(ctx, cfg.Addr)
+		return ops.Healthcheck(ctx, cfg.Addr)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -210,33 +211,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info().Msg("stopped")
 	return err
-}
-
-// healthcheck GETs /healthz on addr (":8081" means 127.0.0.1:8081).
-func healthcheck(ctx context.Context, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s", resp.Status)
-	}
-	return nil
 }
 
 // hostOnly strips a port, for log lines.
