@@ -36,7 +36,7 @@ const (
 	CodePlatform        Code = "platform_error"       // the platform answered with a non-000000 statusCode; Data holds it
 	CodePlatformDown    Code = "platform_unavailable" // the platform could not be reached or answered non-200
 	CodeIdempotencyUsed Code = "idempotency_conflict" // the key was used before with different params
-	CodeHistoryGone     Code = "history_gone"         // WatchConf since= points before what the stream still holds
+	CodeHistoryGone     Code = "history_gone"         // reserved: the edge reports lost history with the OnConfEventsLost notification instead
 )
 
 // ErrorSpec is one row of Table.

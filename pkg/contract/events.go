@@ -124,5 +124,5 @@ const (
 	CloseReplaced      = 4000 // a newer connection with the same client id took over: do not reconnect
 	CloseSlowConsumer  = 4001 // the outgoing queue overflowed: reconnect and resume
 	CloseNoPong        = 4002 // keep-alive failed
-	CloseServerFailure = 4003 // the edge lost NATS for too long: reconnect
+	CloseServerFailure = 4003 // the edge lost NATS for too long, or could not read the event store to replay: reconnect
 )
