@@ -78,8 +78,20 @@ try {
   ws2.note("OnConfDel", { confid: "1234", seq: 10 });
   out.lastSeq = Object.fromEntries(c.lastSeq);
 
+  // "Reconnect now" skips the backoff wait, and does nothing while open.
+  ws2.close(1006, "");
+  await until(() => c.state === "reconnecting" && c.waiting);
+  const t0 = performance.now();
+  c.reconnectNow();
+  await until(() => sockets.length === 3 && c.state === "open");
+  out.reconnectNowMs = Math.round(performance.now() - t0);
+  c.reconnectNow();
+  await new Promise((r) => setTimeout(r, 50));
+  out.socketsAfterIdleReconnectNow = sockets.length;
+  const ws3 = sockets[2];
+
   // Not connected: calls fail at once.
-  ws2.close(4000, "replaced");
+  ws3.close(4000, "replaced");
   await until(() => c.state === "closed");
   await new Promise((r) => setTimeout(r, 1200));
   out.socketsAfterReplaced = sockets.length;
@@ -116,6 +128,8 @@ func TestRPCModuleInBrowser(t *testing.T) {
 		ResentResult         string
 		LastSeq              map[string]int
 		SocketsAfterReplaced int
+		ReconnectNowMs       int
+		SocketsAfterIdle     int `json:"socketsAfterIdleReconnectNow"`
 		OfflineCode          string
 		Exception            string
 	}
@@ -151,13 +165,17 @@ func TestRPCModuleInBrowser(t *testing.T) {
 	if got.LastSeq["1234"] != 10 || got.LastSeq["5678"] != 1 {
 		t.Errorf("lastSeq %v", got.LastSeq)
 	}
-	if got.SocketsAfterReplaced != 2 {
+	if got.ReconnectNowMs > 200 || got.SocketsAfterIdle != 3 {
+		t.Errorf("reconnectNow: %d ms to reconnect (want no backoff wait), %d sockets after a call while open (want 3)", got.ReconnectNowMs, got.SocketsAfterIdle)
+	}
+	if got.SocketsAfterReplaced != 3 {
 		t.Errorf("%d sockets: reconnected after close 4000 (replaced)", got.SocketsAfterReplaced)
 	}
 	if got.OfflineCode != "not_connected" {
 		t.Errorf("call while closed: %q", got.OfflineCode)
 	}
-	wantStates := []string{"connecting", "open", "reconnecting/1001", "reconnecting", "open", "closed/4000"}
+	wantStates := []string{"connecting", "open", "reconnecting/1001", "reconnecting", "open",
+		"reconnecting/1006", "reconnecting", "open", "closed/4000"}
 	if !reflect.DeepEqual(got.States, wantStates) {
 		t.Errorf("states %v\nwant   %v", got.States, wantStates)
 	}

@@ -131,6 +131,7 @@ export class ConfClient extends EventTarget {
     this.ws = null;
     this.timer = null;
     this.stopped = true;
+    this.waiting = false; // a reconnect is scheduled (backoff timer)
     this.everOpened = false;
     this.lastClose = null;
   }
@@ -144,7 +145,7 @@ export class ConfClient extends EventTarget {
 
   /** reconnectNow skips the current backoff wait. */
   reconnectNow() {
-    if (this.stopped || this.state === "open" || this.state === "connecting") return;
+    if (this.stopped || !this.waiting) return; // only while waiting out a backoff
     this.connect();
   }
 
@@ -208,6 +209,7 @@ export class ConfClient extends EventTarget {
   }
 
   #open() {
+    this.waiting = false;
     const url = buildURL(this.base, this.clientId, this.lastSeq, { operator: this.operator });
     this.#setState(this.everOpened ? "reconnecting" : "connecting", {});
     let ws;
@@ -269,6 +271,7 @@ export class ConfClient extends EventTarget {
     const delay = backoff(this.attempt);
     this.attempt++;
     this.#setState("reconnecting", { ...close, delay, retryAt: Date.now() + delay });
+    this.waiting = true;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.#open(), delay);
   }
