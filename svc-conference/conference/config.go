@@ -69,17 +69,20 @@ type Config struct {
 	MissingRecordDelay   time.Duration
 
 	// Toll-fraud guard.
-	AllowNumbers         []string // regular expressions; a number must match one
-	MaxNumbersPerCall    int      // numbers in one '#'-joined InviteJoinConf
-	InviteRatePerSec     float64  // per client; 0 disables
-	InviteBurst          int
-	GlobalRatePerSec     float64 // per instance, all clients; 0 disables
-	GlobalBurst          int
-	MaxConfsPerClient    int // live conferences per client; 0 disables
-	DefaultMaxMember     int // CreateConf without maxmember
-	MaxMemberLimit       int // the largest maxmember accepted (platform: 300)
-	MinMemberLimit       int // the smallest maxmember accepted (platform: 3)
-	ShutdownGrace        time.Duration
+	AllowNumbers      []string // regular expressions; a number must match one
+	MaxNumbersPerCall int      // numbers in one '#'-joined InviteJoinConf
+	InviteRatePerSec  float64  // per client; 0 disables
+	InviteBurst       int
+	GlobalRatePerSec  float64 // per instance, all clients; 0 disables
+	GlobalBurst       int
+	MaxConfsPerClient int // live conferences per client; 0 disables
+	DefaultMaxMember  int // CreateConf without maxmember
+	MaxMemberLimit    int // the largest maxmember accepted (platform: 300)
+	MinMemberLimit    int // the smallest maxmember accepted (platform: 3)
+	ShutdownGrace     time.Duration
+	// StartTimeout bounds New's retries of creating or binding the KV
+	// buckets, the events stream and its consumer (each attempt is short).
+	StartTimeout         time.Duration
 	Healthcheck          bool // -healthcheck: GET /healthz and exit 0/1
 	InstanceName         string
 	compiledAllowNumbers []*regexp.Regexp
@@ -121,6 +124,7 @@ func DefaultConfig() Config {
 		MaxMemberLimit:       300,
 		MinMemberLimit:       3,
 		ShutdownGrace:        10 * time.Second,
+		StartTimeout:         time.Minute,
 	}
 }
 
@@ -211,6 +215,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace <= 0 {
 		bad("shutdown-grace must be > 0")
 	}
+	if c.StartTimeout <= 0 {
+		bad("start-timeout must be > 0")
+	}
 	return errors.Join(errs...)
 }
 
@@ -278,7 +285,20 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	num(&c.MinMemberLimit, "min-member-limit", "smallest maxmember accepted")
 	dur(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown")
 	str(&c.InstanceName, "instance", "", "instance name in logs and NATS connection name (default: host name)")
+	dur(&c.StartTimeout, "start-timeout", "how long start-up may keep retrying to create or bind the KV buckets, the events stream and the consumer")
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET /healthz of a running instance and exit 0 (healthy) or 1")
+	envName := func(flagName string) string {
+		if name := env[flagName]; name != "" {
+			return name
+		}
+		return "CONF_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	}
+	// -help shows each flag's environment twin, as svc-edge and svc-callback do.
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "healthcheck" {
+			f.Usage += " (" + envName(f.Name) + ")"
+		}
+	})
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -293,10 +313,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 		if set[f.Name] || f.Name == "healthcheck" {
 			return
 		}
-		name := env[f.Name]
-		if name == "" {
-			name = "CONF_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		}
+		name := envName(f.Name)
 		v := getenv(name)
 		if v == "" {
 			return

@@ -130,6 +130,10 @@ func platformError(err error) *contract.Error {
 		return contract.Errorf(contract.CodePlatform, "platform refused %s: %s %s", se.Command, se.StatusCode, se.StatusMsg).
 			WithData(contract.PlatformErrorData{StatusCode: se.StatusCode, StatusMsg: se.StatusMsg})
 	}
+	if errors.Is(err, yuntongxun.ErrInvalidArgument) {
+		// The client refused the arguments before sending anything.
+		return contract.Errorf(contract.CodeInvalidParams, "invalid params: %v", err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		var te *yuntongxun.TransportError
 		if !errors.As(err, &te) {
