@@ -43,6 +43,14 @@ type Config struct {
 	PublishTimeout time.Duration
 	// ShutdownTimeout bounds the graceful HTTP shutdown (Run only).
 	ShutdownTimeout time.Duration
+	// SeqCacheSize bounds how many conferences' latest event (seq, stream
+	// seq, key) the process remembers, so a callback is published with
+	// one round trip instead of a read and a publish (LRU; -1 disables,
+	// 0 = the default).
+	SeqCacheSize int
+	// SeqCacheTTL is how long a remembered latest event is used before
+	// it is read again (0 = the default).
+	SeqCacheTTL time.Duration
 }
 
 // Defaults.
@@ -57,6 +65,8 @@ const (
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultPublishTimeout  = 5 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultSeqCacheSize    = 65536
+	DefaultSeqCacheTTL     = 10 * time.Minute
 )
 
 // DefaultConfig returns the defaults; Secret is empty (set it, or set Local).
@@ -72,6 +82,8 @@ func DefaultConfig() Config {
 		EventsDuplicateWindow: DefaultDuplicateWindow,
 		PublishTimeout:        DefaultPublishTimeout,
 		ShutdownTimeout:       DefaultShutdownTimeout,
+		SeqCacheSize:          DefaultSeqCacheSize,
+		SeqCacheTTL:           DefaultSeqCacheTTL,
 	}
 }
 
@@ -108,6 +120,12 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if c.SeqCacheSize == 0 {
+		c.SeqCacheSize = d.SeqCacheSize
+	}
+	if c.SeqCacheTTL == 0 {
+		c.SeqCacheTTL = d.SeqCacheTTL
+	}
 	if c.Local && c.Secret == "" {
 		c.Secret = DefaultLocalSecret
 	}
@@ -143,6 +161,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be > 0"))
+	}
+	if c.SeqCacheSize < -1 {
+		errs = append(errs, fmt.Errorf("seq cache size %d: use -1 to disable, or a positive size", c.SeqCacheSize))
+	}
+	if c.SeqCacheTTL < 0 {
+		errs = append(errs, errors.New("seq cache ttl must be >= 0"))
 	}
 	if c.Addr == "" {
 		errs = append(errs, errors.New("addr is required"))
@@ -205,6 +229,7 @@ func ParseCIDRs(v string) ([]netip.Prefix, error) {
 // options are the settings of Run that are not part of Config.
 type options struct {
 	healthcheck bool
+	pprof       string // listen address of the pprof endpoints; "" = off
 }
 
 // parseConfig reads flags (args) over environment variables (getenv) over
@@ -280,6 +305,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.DurationVar(&cfg.EventsDuplicateWindow, "events-duplicate-window", envDur("CALLBACK_EVENTS_DUPLICATE_WINDOW", cfg.EventsDuplicateWindow), "window in which a retried callback is stored once (CALLBACK_EVENTS_DUPLICATE_WINDOW)")
 	fs.DurationVar(&cfg.PublishTimeout, "publish-timeout", envDur("CALLBACK_PUBLISH_TIMEOUT", cfg.PublishTimeout), "bound on publishing one callback (CALLBACK_PUBLISH_TIMEOUT)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDur("CALLBACK_SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout), "graceful shutdown bound (CALLBACK_SHUTDOWN_TIMEOUT)")
+	fs.IntVar(&cfg.SeqCacheSize, "seq-cache-size", int(envInt("CALLBACK_SEQ_CACHE_SIZE", int64(cfg.SeqCacheSize))), "conferences whose latest event is remembered for one-round-trip publishes; -1 disables (CALLBACK_SEQ_CACHE_SIZE)")
+	fs.DurationVar(&cfg.SeqCacheTTL, "seq-cache-ttl", envDur("CALLBACK_SEQ_CACHE_TTL", cfg.SeqCacheTTL), "how long a remembered latest event is used before it is read again (CALLBACK_SEQ_CACHE_TTL)")
+	fs.StringVar(&opt.pprof, "pprof", envStr("CALLBACK_PPROF", ""), "listen address for /debug/pprof/ (e.g. 127.0.0.1:6061); empty = off (CALLBACK_PPROF)")
 	fs.BoolVar(&opt.healthcheck, "healthcheck", false, "GET /healthz on -addr and exit 0 (healthy) or 1 (for Docker HEALTHCHECK)")
 
 	if err := errors.Join(envErrs...); err != nil {

@@ -27,6 +27,7 @@ type metrics struct {
 	duplicates *prometheus.CounterVec
 	latency    prometheus.Histogram
 	conflicts  prometheus.Counter
+	reads      prometheus.Counter
 }
 
 // newMetrics registers svc-callback's metrics in a registry of its own
@@ -51,8 +52,12 @@ func newMetrics() *metrics {
 			Namespace: "confapplet", Subsystem: "callback", Name: "sequence_conflicts_total",
 			Help: "Publishes refused because another writer stored an event of the same conference first (retried).",
 		}),
+		reads: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "callback", Name: "last_event_reads_total",
+			Help: "Reads of a conference's last stored event (cache misses, conflicts, retry checks); the steady path publishes without one.",
+		}),
 	}
-	m.reg.MustRegister(m.callbacks, m.duplicates, m.latency, m.conflicts,
+	m.reg.MustRegister(m.callbacks, m.duplicates, m.latency, m.conflicts, m.reads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -39,6 +39,12 @@ type publisher struct {
 	stream jetstream.Stream // nil until ensured (again)
 
 	conflicts func() // counts a wrong-last-sequence retry
+	reads     func() // counts a read of a subject's last message
+
+	// cache holds, per conference, the latest event this process stored
+	// or read (nil: disabled). It is only ever updated under the
+	// conference's lock (lockConf).
+	cache *lastCache
 
 	// beforePublish, when set (tests), runs between reading the last event
 	// and publishing: where another instance may interleave.
@@ -115,19 +121,27 @@ func (p *publisher) forget() {
 	p.mu.Lock()
 	p.stream = nil
 	p.mu.Unlock()
+	// A recreated stream restarts its sequences: no belief survives.
+	p.cache.clear()
 }
 
 // publish stores ev on its conference's subject and returns once JetStream
 // has acknowledged it (or recognised it as a duplicate).
 //
-// Sequencing: read the subject's last stored message (a direct get), take
-// its Event.Seq, publish ev with Seq+1 and
-// Nats-Expected-Last-Subject-Sequence = that message's stream sequence (0 if
-// none). If another instance stored an event in between, JetStream refuses
-// with "wrong last sequence" and we read again. Nats-Msg-Id makes a
-// platform retry a duplicate: JetStream acks it with the first copy's stream
-// sequence and stores nothing. Should the latest stored event already carry
-// this event's key, the retry is answered as a duplicate without publishing.
+// Sequencing: take the conference's latest stored event — from the
+// in-process cache (lastCache) when this process stored or read it
+// recently, else by reading the subject's last stored message (a direct
+// get) — publish ev with its Seq+1 and Nats-Expected-Last-Subject-Sequence =
+// its stream sequence (0 if none). If another instance stored an event in
+// between (or the cached belief is otherwise stale), JetStream refuses with
+// "wrong last sequence" and we read again. So on the steady path a callback
+// costs one round trip (the publish), and the read happens only on a cache
+// miss or a conflict. Nats-Msg-Id makes a platform retry a duplicate:
+// JetStream acks it with the first copy's stream sequence and stores
+// nothing. Should the latest stored event already carry this event's key,
+// the retry is answered as a duplicate without publishing; a cached key
+// that matches is confirmed by a read first (the cache is never the only
+// witness of a "duplicate" answer).
 func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity) (published, error) {
 	if !p.nc.IsConnected() {
 		return published{}, fmt.Errorf("%w: not connected to NATS (%s)", errUnavailable, p.nc.Status())
@@ -139,29 +153,45 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 	defer unlock()
 	subj := contract.EventsSubject(ev.ConfID)
 	backoff := time.Millisecond
+
+	// last is the belief the next publish is conditioned on; cached says it
+	// came from the cache (not read in this call).
+	last, cached := p.cache.get(ev.ConfID)
+	if cached && last.key == id.Key {
+		cached = false // a possible retry: confirm with a read
+	}
 	for attempt := 1; ; attempt++ {
 		stream, err := p.ensure(ctx)
 		if err != nil {
 			return published{}, fmt.Errorf("%w: %v", errUnavailable, err)
 		}
-		var lastStreamSeq, lastSeq uint64
-		last, err := stream.GetLastMsgForSubject(ctx, subj)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-		case err != nil:
-			p.forgetIfGone(err)
-			return published{}, fmt.Errorf("%w: last event of %s: %v", errUnavailable, subj, err)
-		default:
-			lastStreamSeq = last.Sequence
-			if lastSeq, err = eventSeq(last); err != nil {
-				return published{}, fmt.Errorf("%w: last event of %s (stream seq %d): %v", errUnavailable, subj, last.Sequence, err)
+		if !cached {
+			if p.reads != nil {
+				p.reads()
 			}
-			if last.Header.Get(HeaderEventKey) == id.Key {
-				return published{Duplicate: true, Seq: lastSeq, StreamSeq: last.Sequence, Attempts: attempt}, nil
+			last = lastEvent{}
+			m, err := stream.GetLastMsgForSubject(ctx, subj)
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case err != nil:
+				p.cache.drop(ev.ConfID)
+				p.forgetIfGone(err)
+				return published{}, fmt.Errorf("%w: last event of %s: %v", errUnavailable, subj, err)
+			default:
+				last.streamSeq = m.Sequence
+				last.key = m.Header.Get(HeaderEventKey)
+				if last.seq, err = eventSeq(m); err != nil {
+					p.cache.drop(ev.ConfID)
+					return published{}, fmt.Errorf("%w: last event of %s (stream seq %d): %v", errUnavailable, subj, m.Sequence, err)
+				}
+				if last.key == id.Key {
+					p.cache.put(ev.ConfID, last)
+					return published{Duplicate: true, Seq: last.seq, StreamSeq: last.streamSeq, Attempts: attempt}, nil
+				}
 			}
 		}
 
-		ev.Seq = lastSeq + 1
+		ev.Seq = last.seq + 1
 		data, err := json.Marshal(ev)
 		if err != nil {
 			return published{}, err
@@ -174,15 +204,24 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 		msg.Header.Set(HeaderEventKey, id.Key)
 		msg.Header.Set(HeaderEventSeq, strconv.FormatUint(ev.Seq, 10))
 		ack, err := p.js.PublishMsg(ctx, msg,
-			jetstream.WithMsgID(id.msgID(lastSeq)),
+			jetstream.WithMsgID(id.msgID(last.seq)),
 			jetstream.WithExpectStream(contract.EventsStream),
-			jetstream.WithExpectLastSequencePerSubject(lastStreamSeq))
+			jetstream.WithExpectLastSequencePerSubject(last.streamSeq))
 		if isWrongLastSeq(err) {
 			if p.conflicts != nil {
 				p.conflicts()
 			}
-			// Another instance got there first: back off a little (with
-			// jitter, so contenders spread out) and read again.
+			p.cache.drop(ev.ConfID)
+			if cached {
+				// Our belief was stale (another instance stored an
+				// event since, or the entry outlived its event): read
+				// at once.
+				cached = false
+				continue
+			}
+			// Another instance got there between our read and our
+			// publish: back off a little (with jitter, so contenders
+			// spread out) and read again.
 			t := time.NewTimer(backoff/2 + rand.N(backoff))
 			select {
 			case <-ctx.Done():
@@ -194,12 +233,20 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 			continue
 		}
 		if err != nil {
+			// The publish may or may not have been stored (a timeout
+			// after the server stored it): forget what we believed.
+			p.cache.drop(ev.ConfID)
 			p.forgetIfGone(err)
 			return published{}, fmt.Errorf("%w: publish on %s: %v", errUnavailable, subj, err)
 		}
 		if ack.Duplicate {
+			// Stored before (Nats-Msg-Id within the window); the latest
+			// event is still last (JetStream checked the expected
+			// sequence; if it had not, the next publish will).
+			p.cache.put(ev.ConfID, last)
 			return published{Duplicate: true, StreamSeq: ack.Sequence, Attempts: attempt}, nil
 		}
+		p.cache.put(ev.ConfID, lastEvent{seq: ev.Seq, streamSeq: ack.Sequence, key: id.Key})
 		return published{Seq: ev.Seq, StreamSeq: ack.Sequence, Attempts: attempt}, nil
 	}
 }

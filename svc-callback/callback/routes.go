@@ -13,6 +13,7 @@ import (
 	"confapplet/pkg/logging"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 )
 
 // Ack is the answer to every stored callback: the acknowledgement the
@@ -68,22 +69,37 @@ func (s *Server) handleReadyz() http.Handler {
 // with Ack.
 func (s *Server) handleCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		log := s.log.With().Str("remote", hostOnly(r.RemoteAddr)).Logger()
+		// The request's logger (remote, kind, conf_id, call_id) is built only
+		// when a line is written: on the hot path, at the usual levels,
+		// nothing is.
+		var kind string
+		var ev *contract.Event
+		log := func() *zerolog.Logger {
+			c := s.log.With().Str("remote", hostOnly(r.RemoteAddr))
+			if kind != "" {
+				c = c.Str("kind", kind)
+			}
+			if ev != nil {
+				c = c.Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID)
+			}
+			l := c.Logger()
+			return &l
+		}
 		if !s.sourceOK(r) {
 			s.count(kindUnknown, outcomeDenied)
-			log.Warn().Msg("callback from a source outside the allow-list")
+			log().Warn().Msg("callback from a source outside the allow-list")
 			http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
 			return
 		}
-		secret, kind, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/yt/"), "/")
+		secret, k, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/yt/"), "/")
 		secretOK := s.secretOK(secret)
-		if !ok || !secretOK || !slices.Contains(contract.CallbackKinds, kind) {
+		if !ok || !secretOK || !slices.Contains(contract.CallbackKinds, k) {
 			s.count(kindUnknown, outcomeNotFound)
-			log.Warn().Bool("secret_ok", secretOK).Str("kind", truncate([]byte(kind), 32)).Msg("callback on an unknown path")
+			log().Warn().Bool("secret_ok", secretOK).Str("kind", truncate([]byte(k), 32)).Msg("callback on an unknown path")
 			http.NotFound(w, r)
 			return
 		}
-		log = log.With().Str("kind", kind).Logger()
+		kind = k
 		if r.Method != http.MethodPost {
 			s.count(kind, outcomeBadMethod)
 			w.Header().Set("Allow", http.MethodPost)
@@ -96,28 +112,27 @@ func (s *Server) handleCallback() http.Handler {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				s.count(kind, outcomeTooLarge)
-				log.Warn().Int64("limit", s.cfg.MaxBody).Str("raw", truncate(body, rawLogLimit)).Msg("callback body too large")
+				log().Warn().Int64("limit", s.cfg.MaxBody).Str("raw", truncate(body, rawLogLimit)).Msg("callback body too large")
 				http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
 				return
 			}
 			s.count(kind, outcomeBadRequest)
-			log.Warn().Err(err).Msg("callback body unreadable")
+			log().Warn().Err(err).Msg("callback body unreadable")
 			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 			return
 		}
 		f, err := parseBody(body)
-		var ev *contract.Event
 		if err == nil {
 			ev, err = buildEvent(kind, f, s.loc, received)
 		}
 		if err != nil {
+			ev = nil
 			s.count(kind, outcomeBadRequest)
-			log.Warn().Err(err).Str("content_type", r.Header.Get("Content-Type")).
+			log().Warn().Err(err).Str("content_type", r.Header.Get("Content-Type")).
 				Str("raw", truncate(body, rawLogLimit)).Msg("callback not understood; not published")
 			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 			return
 		}
-		log = log.With().Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID).Logger()
 
 		// The platform hanging up must not abandon a publish half-way; the
 		// work is bounded by PublishTimeout instead.
@@ -128,7 +143,7 @@ func (s *Server) handleCallback() http.Handler {
 		s.metrics.latency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			s.count(kind, outcomeUnavailable)
-			log.Error().Err(err).Msg("callback not stored; answering 503 so the platform retries")
+			log().Error().Err(err).Msg("callback not stored; answering 503 so the platform retries")
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
@@ -139,12 +154,18 @@ func (s *Server) handleCallback() http.Handler {
 		} else {
 			s.count(kind, outcomePublished)
 		}
-		log.Info().Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
-			Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		if s.log.GetLevel() <= zerolog.InfoLevel {
+			log().Info().Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
+				Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
+		}
+		w.Header()["Content-Type"] = ackContentType
 		_, _ = io.WriteString(w, Ack)
 	})
 }
+
+// ackContentType is the Content-Type of the 200 answer (shared, never
+// modified: set without Header().Set's canonicalising and allocating).
+var ackContentType = []string{"application/xml; charset=utf-8"}
 
 func (s *Server) count(kind, outcome string) {
 	s.metrics.callbacks.WithLabelValues(kind, outcome).Inc()

@@ -84,6 +84,8 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 			Duplicates: cfg.EventsDuplicateWindow,
 		},
 		conflicts: s.metrics.conflicts.Inc,
+		reads:     s.metrics.reads.Inc,
+		cache:     newLastCache(cfg.SeqCacheSize, cfg.SeqCacheTTL),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.PublishTimeout)
 	defer cancel()
@@ -177,18 +179,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if opt.pprof != "" {
+		stopPprof, err := servePprof(opt.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
+	srv := newHTTPServer(s.Handler(), cfg)
 	log.Info().Str("addr", ln.Addr().String()).Bool("local", cfg.Local).
 		Int("allow_cidrs", len(cfg.AllowCIDRs)).Msg("listening")
 
@@ -211,6 +213,22 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info().Msg("stopped")
 	return err
+}
+
+// newHTTPServer is the callback HTTP server. The platform (and a proxy in
+// front of it) reuses connections: keep-alive stays on, idle connections
+// are kept for 2 minutes, and a slow or stalled client is cut by the
+// header/read timeouts. The write timeout covers the publish (bounded by
+// PublishTimeout) plus the answer.
+func newHTTPServer(h http.Handler, cfg Config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      max(30*time.Second, cfg.PublishTimeout+10*time.Second),
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // hostOnly strips a port, for log lines.
