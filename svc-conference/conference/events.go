@@ -61,22 +61,39 @@ func startConsumer(ctx context.Context, js jetstream.JetStream, st *store, cfg C
 	// Create the stream when it is missing; never update an existing one:
 	// svc-callback owns its settings (MaxAge, Duplicates), and two services
 	// each "updating" it to their own idea would flap.
-	if _, err := js.Stream(ctx, contract.EventsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err := streams.EnsureEvents(ctx, js, streams.EventsConfig{Replicas: cfg.EventsReplicas}); err != nil {
-			return nil, err
+	// Each step is retried with short attempts until ctx (the start
+	// deadline) ends; a create that lost a race with another instance is
+	// finished by binding what it created.
+	err := startRetry(ctx, func(ctx context.Context) error {
+		_, err := js.Stream(ctx, contract.EventsStream)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
 		}
-	} else if err != nil {
+		_, err = streams.EnsureEvents(ctx, js, streams.EventsConfig{Replicas: cfg.EventsReplicas})
+		if err != nil && alreadyExists(err) {
+			_, err = js.Stream(ctx, contract.EventsStream)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("events stream: %w", err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
-		Durable:       cfg.Consumer,
-		Description:   "svc-conference: applies conference events to the state",
-		FilterSubject: contract.EventsWildcard,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxAckPending: 4096,
-		Replicas:      cfg.EventsReplicas,
+	var cons jetstream.Consumer
+	err = startRetry(ctx, func(ctx context.Context) (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
+			Durable:       cfg.Consumer,
+			Description:   "svc-conference: applies conference events to the state",
+			FilterSubject: contract.EventsWildcard,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       30 * time.Second,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxAckPending: 4096,
+			Replicas:      cfg.EventsReplicas,
+		})
+		if err != nil && alreadyExists(err) {
+			cons, err = js.Consumer(ctx, contract.EventsStream, cfg.Consumer)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events consumer %s: %w", cfg.Consumer, err)

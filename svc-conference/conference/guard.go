@@ -34,23 +34,48 @@ type guard struct {
 
 	// shared, when set, holds the per-client buckets (see allowShared).
 	shared *kvLimiter
+	// globalKV, when set, is the global bucket, shared by every instance;
+	// global (per instance) is then unused.
+	globalKV *kvLimiter
 }
 
-// allowShared is allowInvite with the per-client bucket in JetStream KV,
-// shared by every instance (a client whose requests the queue group spreads
-// over N instances still gets its rate once, not N times). The global
-// bucket stays per instance.
+// allowShared is allowInvite with the buckets in JetStream KV, shared by
+// every instance: the client's (a client whose requests the queue group
+// spreads over N instances still gets its rate once, not N times) and,
+// when globalKV is set, the global one (the service-wide ceiling is the
+// configured rate whatever the number of instances).
 func (g *guard) allowShared(ctx context.Context, clientID string, n int) *contract.Error {
 	if g.perRate > 0 {
 		wait, ok, err := g.shared.take(ctx, clientID, n)
 		if err != nil {
 			// Fail closed: no paid call without the limit checked.
-			return contract.Errorf(contract.CodeInternal, "rate limit state unavailable")
+			return limitStateError(err)
 		}
 		if !ok {
 			return contract.Errorf(contract.CodeRateLimited, "invitation rate limit of this client reached").
 				WithData(map[string]any{"scope": "client", "retry_after_ms": wait.Milliseconds()})
 		}
+	}
+	// refund gives the client its tokens back: a global refusal is not its doing.
+	refund := func() {
+		if g.perRate > 0 {
+			rctx, cancel := context.WithTimeout(context.Background(), 2*kvAttempt)
+			defer cancel()
+			_ = g.shared.refund(rctx, clientID, n)
+		}
+	}
+	if g.globalKV != nil {
+		wait, ok, err := g.globalKV.take(ctx, globalLimitKey, n)
+		if err != nil {
+			refund()
+			return limitStateError(err)
+		}
+		if !ok {
+			refund()
+			return contract.Errorf(contract.CodeRateLimited, "invitation rate limit of the service reached").
+				WithData(map[string]any{"scope": "global", "retry_after_ms": wait.Milliseconds()})
+		}
+		return nil
 	}
 	if g.global != nil {
 		now := g.now()
@@ -61,10 +86,7 @@ func (g *guard) allowShared(ctx context.Context, clientID string, n int) *contra
 				wait = r.DelayFrom(now).Milliseconds()
 			}
 			r.CancelAt(now)
-			if g.perRate > 0 {
-				// Give the client its tokens back: the refusal is not its doing.
-				_ = g.shared.refund(ctx, clientID, n)
-			}
+			refund()
 			return contract.Errorf(contract.CodeRateLimited, "invitation rate limit of the service reached").
 				WithData(map[string]any{"scope": "global", "retry_after_ms": wait})
 		}
@@ -72,67 +94,190 @@ func (g *guard) allowShared(ctx context.Context, clientID string, n int) *contra
 	return nil
 }
 
+// limitStateError is the refusal when a rate-limit bucket could not be
+// read or written: retryable unavailable when JetStream did not answer,
+// internal otherwise. Either way nothing is dialled.
+func limitStateError(err error) *contract.Error {
+	if unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+		return contract.Errorf(contract.CodeUnavailable, "rate limit state temporarily unavailable; retry")
+	}
+	return contract.Errorf(contract.CodeInternal, "rate limit state unavailable")
+}
+
+// globalLimitKey is the global bucket's key in RateLimitBucket: '=' is a
+// valid KV key character but not a client id one, so no client shares it.
+const globalLimitKey = "=global"
+
 // kvLimiter is a GCRA token bucket per key in a KV bucket: the value is the
 // bucket's theoretical arrival time (Unix ns); a take of n tokens moves it
 // n emission intervals on, and is refused when that would put it more
 // than burst intervals ahead of now. Updates are revision-checked.
+//
+// With batch set (the global bucket: one hot key every invitation of
+// every instance takes from) the takes of one instance are
+// group-committed: while one read-modify-write is on its way the takes
+// that arrive queue up, and the next write decides all of them at once,
+// so an instance costs the key about one Get and one Update per KV round
+// trip, not per invitation, and revision conflicts only come from other
+// instances.
 type kvLimiter struct {
 	kv       jetstream.KeyValue
 	interval time.Duration // 1 / rate
 	burst    int
 	now      func() time.Time
+	batch    bool
+
+	mu      sync.Mutex
+	queue   []*limitReq
+	running bool
+}
+
+type limitReq struct {
+	n    int
+	res  limitRes
+	done chan struct{} // closed when res is set
+	lead chan struct{} // closed when this request is to write the next batch
+}
+
+type limitRes struct {
+	wait time.Duration
+	ok   bool
+	err  error
 }
 
 func (l *kvLimiter) take(ctx context.Context, key string, n int) (time.Duration, bool, error) {
-	return l.move(ctx, key, n)
+	if !l.batch {
+		r := l.move(ctx, key, []int{n})[0]
+		return r.wait, r.ok, r.err
+	}
+	req := &limitReq{n: n, done: make(chan struct{}), lead: make(chan struct{})}
+	l.mu.Lock()
+	l.queue = append(l.queue, req)
+	leader := !l.running
+	if leader {
+		l.running = true
+		close(req.lead)
+	}
+	l.mu.Unlock()
+	// The leader writes the queued batch (its own request first), then
+	// hands the lead to the first request of the next batch. Waiters do
+	// not give up on ctx: a queued request may be the next leader, and a
+	// batch is bounded in time (see flush).
+	select {
+	case <-req.done:
+	case <-req.lead:
+		l.mu.Lock()
+		batch := l.queue
+		l.queue = nil
+		l.mu.Unlock()
+		l.flush(key, batch)
+		l.mu.Lock()
+		if len(l.queue) == 0 {
+			l.running = false
+		} else {
+			close(l.queue[0].lead)
+		}
+		l.mu.Unlock()
+		<-req.done
+	}
+	return req.res.wait, req.res.ok, req.res.err
+}
+
+// flush decides batch in one revision-checked write.
+func (l *kvLimiter) flush(key string, batch []*limitReq) {
+	ns := make([]int, len(batch))
+	for i, r := range batch {
+		ns[i] = r.n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*kvAttempt)
+	defer cancel()
+	res := l.move(ctx, key, ns)
+	for i, r := range batch {
+		r.res = res[i]
+		close(r.done)
+	}
 }
 
 func (l *kvLimiter) refund(ctx context.Context, key string, n int) error {
-	_, _, err := l.move(ctx, key, -n)
-	return err
+	return l.move(ctx, key, []int{-n})[0].err
 }
 
-// move shifts key's arrival time by n intervals (n < 0 refunds).
-func (l *kvLimiter) move(ctx context.Context, key string, n int) (time.Duration, bool, error) {
+// move shifts key's arrival time by each n in turn (n < 0 refunds), skipping
+// the takes that do not fit, in one revision-checked write; it retries on
+// conflicts and, within ctx, on JetStream unavailability. A write that
+// timed out but was stored is taken again by the retry: the error is on
+// the safe side (fewer invitations, never more).
+func (l *kvLimiter) move(ctx context.Context, key string, ns []int) []limitRes {
+	out := make([]limitRes, len(ns))
+	fail := func(err error) []limitRes {
+		for i := range out {
+			out[i] = limitRes{err: err}
+		}
+		return out
+	}
 	for {
 		now := l.now()
 		tat, rev := now, uint64(0)
-		e, err := l.kv.Get(ctx, key)
-		switch {
-		case err == nil:
+		var e jetstream.KeyValueEntry
+		err := retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
+			e, err = l.kv.Get(ctx, key)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				e, err = nil, nil
+			}
+			return err
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if e != nil {
 			rev = e.Revision()
-			if ns, perr := strconv.ParseInt(string(e.Value()), 10, 64); perr == nil && time.Unix(0, ns).After(now) {
-				tat = time.Unix(0, ns)
+			if v, perr := strconv.ParseInt(string(e.Value()), 10, 64); perr == nil && time.Unix(0, v).After(now) {
+				tat = time.Unix(0, v)
 			}
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		default:
-			return 0, false, err
 		}
-		next := tat.Add(time.Duration(n) * l.interval)
-		if n > 0 {
-			if ahead := next.Sub(now) - time.Duration(l.burst)*l.interval; ahead > 0 {
-				if n > l.burst {
-					return -1, false, nil
+		moved := false
+		for i, n := range ns {
+			next := tat.Add(time.Duration(n) * l.interval)
+			if n > 0 {
+				if ahead := next.Sub(now) - time.Duration(l.burst)*l.interval; ahead > 0 {
+					out[i] = limitRes{wait: ahead}
+					if n > l.burst {
+						out[i].wait = -1
+					}
+					continue
 				}
-				return ahead, false, nil
+			} else if next.Before(now) {
+				next = now
 			}
-		} else if next.Before(now) {
-			next = now
+			tat, moved, out[i] = next, true, limitRes{ok: true}
 		}
-		v := []byte(strconv.FormatInt(next.UnixNano(), 10))
+		if !moved {
+			return out
+		}
+		v := []byte(strconv.FormatInt(tat.UnixNano(), 10))
+		actx, cancel := context.WithTimeout(ctx, kvAttempt)
 		if rev == 0 {
-			_, err = l.kv.Create(ctx, key, v)
+			_, err = l.kv.Create(actx, key, v)
 		} else {
-			_, err = l.kv.Update(ctx, key, v, rev)
+			_, err = l.kv.Update(actx, key, v, rev)
 		}
+		cancel()
 		if err == nil {
-			return 0, true, nil
-		}
-		if !conflict(err) {
-			return 0, false, err
+			return out
 		}
 		if ctx.Err() != nil {
-			return 0, false, ctx.Err()
+			return fail(ctx.Err())
+		}
+		if !conflict(err) && !unavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return fail(err)
+		}
+		if !conflict(err) {
+			// Unavailable: back off a little before reading again.
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return fail(&errUnavailable{err})
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
+	"confapplet/pkg/yuntongxun"
 )
 
 // One function per method. Each returns the JSON-RPC result or a contract
@@ -82,6 +83,12 @@ func (c *call) withConf(confID string) {
 }
 
 func (s *Service) internal(c *call, err error) *contract.Error {
+	if unavailable(err) {
+		// JetStream did not answer within the retries (a leader
+		// election, a node down): retryable, not internal.
+		c.log.Warn().Err(err).Msg("state unavailable")
+		return unavailableError()
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return contract.Errorf(contract.CodeTimeout, "deadline passed")
 	}
@@ -161,8 +168,9 @@ func (s *Service) idempotent(c *call, key string, params any, fn func() (any, *c
 		}
 		raw = b
 	}
-	// The caller's deadline may be gone; the outcome must still be kept.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// The caller's deadline may be gone; the outcome must still be kept
+	// (finish retries through a leader election).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.idem.finish(ctx, resv, raw, e, keep); err != nil {
 		c.log.Error().Err(err).Msg("idempotency outcome not stored")
@@ -219,6 +227,9 @@ func (s *Service) createConf(c *call) (any, *contract.Error) {
 			log.Error().Err(err).Msg("conference created but not recorded; dismissing it")
 			if derr := s.p.DismissConf(ctx, confID); derr != nil {
 				log.Error().Err(derr).Msg("dismiss of unrecorded conference failed")
+			}
+			if unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+				return nil, unavailableError(), false
 			}
 			return nil, contract.Errorf(contract.CodeInternal, "conference state not stored"), false
 		}
@@ -331,8 +342,16 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 	if first == "" {
 		return nil, s.confPlatformError(c, outs[0].err), ambiguous(outs[0].err)
 	}
-	// Keep the invitations even if the caller gave up: the calls ring.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// The invitations must be recorded before the reply says so: a
+	// browser QuitConfs the callid it got, and QuitConf looks the member
+	// up. The write is retried through JetStream unavailability until the
+	// caller's deadline, but for at least recordAtLeast (the calls ring
+	// whether or not the caller still waits).
+	deadline := time.Now().Add(recordAtLeast)
+	if dl, ok := c.ctx.Deadline(); ok && dl.After(deadline) {
+		deadline = dl
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	err := s.st.update(ctx, confID, func(r *record) error {
 		for i, o := range outs {
@@ -355,11 +374,35 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errNoRecord) && !errors.Is(err, errRemove) {
-		c.log.Error().Err(err).Msg("invitation not recorded")
+	if err == nil {
+		return first, nil, false
 	}
-	return first, nil, false
+	// Dialled but not recorded. Never dial again (ambiguous: an idempotent
+	// retry replays this error); tell the caller the call ids, so it can
+	// still hang them up (QuitConf asks the platform about a callid the
+	// state does not know).
+	var dialled []map[string]string
+	for i, o := range outs {
+		if o.err == nil {
+			dialled = append(dialled, map[string]string{"number": numbers[i], "callid": o.callID})
+		}
+	}
+	data := map[string]any{"callid": first, "dialled": dialled, "recorded": false}
+	if errors.Is(err, errNoRecord) || errors.Is(err, errRemove) {
+		c.log.Warn().Str(logging.CallID, first).Msg("invited, but the conference record is gone")
+		return nil, contract.Errorf(contract.CodeConfEnded, "conference %s ended while inviting; call %s was dialled", confID, first).WithData(data), true
+	}
+	c.log.Error().Err(err).Str(logging.CallID, first).Msg("invited, but the invitation is not recorded")
+	code := contract.CodeInternal
+	if unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+		code = contract.CodeUnavailable
+	}
+	return nil, contract.Errorf(code, "call %s was dialled but the conference state could not record it; do not invite again, QuitConf it if unwanted", first).WithData(data), true
 }
+
+// recordAtLeast is how long dial keeps trying to record an invitation
+// when the caller's deadline is nearer.
+const recordAtLeast = 5 * time.Second
 
 func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	var req contract.CallRequest
@@ -375,7 +418,30 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	}
 	m := r.Members[req.CallID]
 	if m == nil {
-		return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
+		// Not in the record we read. It may be a lagging replica (direct
+		// gets): ask the leader.
+		if lr, _, err := s.st.getLeader(c.ctx, req.ConfID); err == nil {
+			m = lr.Members[req.CallID]
+		} else if !errors.Is(err, errNoRecord) {
+			return nil, s.internal(c, err)
+		}
+	}
+	if m == nil {
+		// Still unknown: an invitation whose record write failed after
+		// the platform dialled (its reply carried the callid in
+		// error.data), or one whose event has not arrived yet. The
+		// platform knows its calls: ask it to hang up; it answers
+		// 110027 for a callid that is not a member of this conference.
+		err := s.platform(c, "QuitConf", func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) })
+		var se *yuntongxun.StatusError
+		if errors.As(err, &se) && se.StatusCode == yuntongxun.CodeQuitFailed {
+			return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
+		}
+		if err != nil {
+			return nil, s.confPlatformError(c, err)
+		}
+		c.log.Warn().Str(logging.CallID, req.CallID).Msg("member not in the state, removed by the platform")
+		return nil, nil
 	}
 	if terminal(m.State) {
 		return nil, nil // already out

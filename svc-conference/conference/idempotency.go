@@ -1,7 +1,9 @@
 package conference
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,6 +41,9 @@ type idemEntry struct {
 	ErrMsg   string          `json:"err_msg,omitempty"`
 	ErrData  json.RawMessage `json:"err_data,omitempty"`
 	Instance string          `json:"instance,omitempty"`
+	// Token identifies the request holding the reservation, so a retried
+	// write whose first attempt was stored recognises its own entry.
+	Token string `json:"token,omitempty"`
 }
 
 type idempotency struct {
@@ -71,17 +76,29 @@ type reservation struct {
 // begin reserves key for params. It returns a reservation to finish, or the
 // stored reply of an earlier request (result or error), or an error.
 func (id *idempotency) begin(ctx context.Context, key, params string) (*reservation, json.RawMessage, error) {
-	e := idemEntry{Params: params, Started: id.now().UTC(), Instance: id.instance}
+	e := idemEntry{Params: params, Started: id.now().UTC(), Instance: id.instance, Token: newToken()}
 	b, _ := json.Marshal(e)
+	// Every KV request is retried on JetStream unavailability within ctx
+	// (nothing has been dialled yet). A Create or Update that timed out
+	// may have been stored: the entry then carries this request's token and
+	// is taken as this request's reservation.
 	for {
-		rev, err := id.kv.Create(ctx, key, b)
+		var rev uint64
+		err := retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
+			rev, err = id.kv.Create(ctx, key, b)
+			return err
+		})
 		if err == nil {
 			return &reservation{key: key, rev: rev, e: e}, nil, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, nil, fmt.Errorf("idempotency reserve: %w", err)
 		}
-		cur, err := id.kv.Get(ctx, key)
+		var cur jetstream.KeyValueEntry
+		err = retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
+			cur, err = id.kv.Get(ctx, key)
+			return err
+		})
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // deleted in between: try to reserve again
 		}
@@ -91,6 +108,10 @@ func (id *idempotency) begin(ctx context.Context, key, params string) (*reservat
 		var prev idemEntry
 		if err := json.Unmarshal(cur.Value(), &prev); err != nil {
 			return nil, nil, fmt.Errorf("idempotency entry: %w", err)
+		}
+		if prev.Token != "" && prev.Token == e.Token {
+			// Our own Create (or takeover) was stored after all.
+			return &reservation{key: key, rev: cur.Revision(), e: e}, nil, nil
 		}
 		if prev.Params != params {
 			id.hits("conflict")
@@ -103,7 +124,9 @@ func (id *idempotency) begin(ctx context.Context, key, params string) (*reservat
 		}
 		if id.now().Sub(prev.Started) > id.stale {
 			// The holder went away (crashed mid-request): take over.
-			rev, err := id.kv.Update(ctx, key, b, cur.Revision())
+			actx, cancel := context.WithTimeout(ctx, kvAttempt)
+			rev, err := id.kv.Update(actx, key, b, cur.Revision())
+			cancel()
 			if err == nil {
 				id.hits("takeover")
 				return &reservation{key: key, rev: rev, e: e}, nil, nil
@@ -115,6 +138,13 @@ func (id *idempotency) begin(ctx context.Context, key, params string) (*reservat
 			return nil, nil, err
 		}
 	}
+}
+
+// newToken is a random reservation token.
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // wait blocks until key changes after revision (done, deleted, taken over).
@@ -162,9 +192,25 @@ func (e *idemEntry) reply() (json.RawMessage, error) {
 // retry must see (keep), or deletes the reservation (a definite failure
 // a retry may run again).
 func (id *idempotency) finish(ctx context.Context, r *reservation, result json.RawMessage, cerr *contract.Error, keep bool) error {
+	// Retried on JetStream unavailability within ctx: a reservation left
+	// unfinished would make a retry of the request wait, then (after
+	// IdempotencyStale) take over and run again. A write that timed out
+	// but was stored shows up as a revision mismatch: the entry is then
+	// read back and compared.
 	if cerr != nil && !keep {
-		err := id.kv.Delete(ctx, r.key, jetstream.LastRevision(r.rev))
-		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		err := retryJS(ctx, kvAttempt, func(ctx context.Context) error {
+			err := id.kv.Delete(ctx, r.key, jetstream.LastRevision(r.rev))
+			if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil
+			}
+			if conflict(err) {
+				if _, gerr := id.kv.Get(ctx, r.key); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+					return nil // our delete was stored
+				}
+			}
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("idempotency release: %w", err)
 		}
 		return nil
@@ -177,7 +223,16 @@ func (id *idempotency) finish(ctx context.Context, r *reservation, result json.R
 		e.Result = result
 	}
 	b, _ := json.Marshal(e)
-	if _, err := id.kv.Update(ctx, r.key, b, r.rev); err != nil {
+	err := retryJS(ctx, kvAttempt, func(ctx context.Context) error {
+		_, err := id.kv.Update(ctx, r.key, b, r.rev)
+		if err != nil && conflict(err) {
+			if cur, gerr := id.kv.Get(ctx, r.key); gerr == nil && bytes.Equal(cur.Value(), b) {
+				return nil // our update was stored
+			}
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("idempotency store: %w", err)
 	}
 	return nil

@@ -96,7 +96,16 @@ func New(cfg Config, nc *nats.Conn, p Platform, log zerolog.Logger) (*Service, e
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	return newService(cfg, nc, js, p, log)
+}
+
+// newService is New on a given JetStream context (tests wrap it to inject
+// faults).
+func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, log zerolog.Logger) (*Service, error) {
+	var err error
+	// Creating or binding the buckets, the stream and the consumer is
+	// retried until this deadline (see startRetry).
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
 	defer cancel()
 	s := &Service{
 		cfg: cfg, nc: nc, p: p, log: log, loc: cfg.location(), now: time.Now,
@@ -112,8 +121,16 @@ func New(cfg Config, nc *nats.Conn, p Platform, log zerolog.Logger) (*Service, e
 	}
 	s.st.onConflict = s.met.conflicts.Inc
 	if s.st.limits != nil {
-		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now,
-			interval: time.Duration(float64(time.Second) / cfg.InviteRatePerSec)}
+		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now}
+		if cfg.InviteRatePerSec > 0 {
+			s.guard.shared.interval = time.Duration(float64(time.Second) / cfg.InviteRatePerSec)
+		}
+		if cfg.GlobalRatePerSec > 0 {
+			// The global bucket is one key of the same KV bucket, shared
+			// by every instance (see guard.go).
+			s.guard.globalKV = &kvLimiter{kv: s.st.limits, burst: cfg.GlobalBurst, now: time.Now,
+				interval: time.Duration(float64(time.Second) / cfg.GlobalRatePerSec), batch: true}
+		}
 	}
 	s.idem = &idempotency{kv: s.st.idem, stale: cfg.IdempotencyStale, instance: cfg.InstanceName, now: time.Now,
 		hits: func(o string) { s.met.idem.WithLabelValues(o).Inc() }}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"confapplet/pkg/contract"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -115,10 +117,11 @@ const RateLimitBucket = "confapplet_ratelimits"
 
 // store is the KV-backed state.
 type store struct {
+	nc     *nats.Conn // for leader reads (getLeader); nil: plain get
 	confs  jetstream.KeyValue
 	owners jetstream.KeyValue
 	idem   jetstream.KeyValue
-	limits jetstream.KeyValue // nil when the per-client rate limit is off
+	limits jetstream.KeyValue // nil when both invitation rate limits are off
 	// onConflict counts revision conflicts (metrics).
 	onConflict func()
 	qmu        sync.Mutex
@@ -140,17 +143,29 @@ func (s *store) wait() { s.writers.Wait() }
 
 // openStore creates or binds the buckets.
 func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store, error) {
+	// Every creation is retried with short attempts until ctx (the start
+	// deadline) ends: two instances creating the same replicated bucket at
+	// once on a fresh cluster may both hang, and a create that lost such a
+	// race, or timed out after the server did it, is finished by binding.
 	mk := func(name, desc string, ttl time.Duration, history uint8) (jetstream.KeyValue, error) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: name, Description: desc, Storage: jetstream.FileStorage,
-			Replicas: cfg.KVReplicas, TTL: ttl, History: history,
+		var kv jetstream.KeyValue
+		err := startRetry(ctx, func(ctx context.Context) error {
+			var err error
+			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: name, Description: desc, Storage: jetstream.FileStorage,
+				Replicas: cfg.KVReplicas, TTL: ttl, History: history,
+			})
+			if err != nil && alreadyExists(err) {
+				kv, err = js.KeyValue(ctx, name)
+			}
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("kv bucket %s: %w", name, err)
 		}
 		return kv, nil
 	}
-	s := &store{onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{}}
+	s := &store{nc: js.Conn(), onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{}}
 	var err error
 	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", 0, 1); err != nil {
 		return nil, err
@@ -158,17 +173,27 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 	if s.owners, err = mk(contract.OwnersBucket, "confapplet owner index: <clientid>.<confid>", 0, 1); err != nil {
 		return nil, err
 	}
-	if s.ownersStream, err = js.Stream(ctx, "KV_"+contract.OwnersBucket); err != nil {
+	err = startRetry(ctx, func(ctx context.Context) (err error) {
+		s.ownersStream, err = js.Stream(ctx, "KV_"+contract.OwnersBucket)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("owners stream: %w", err)
 	}
 	if s.idem, err = mk(contract.IdempotencyBucket, "confapplet idempotency keys", cfg.IdempotencyTTL, 1); err != nil {
 		return nil, err
 	}
-	if cfg.InviteRatePerSec > 0 {
+	if cfg.InviteRatePerSec > 0 || cfg.GlobalRatePerSec > 0 {
 		// A key unused for longer than its bucket takes to refill is full
 		// again: let it expire.
-		full := time.Duration(float64(cfg.InviteBurst)/cfg.InviteRatePerSec*float64(time.Second)) + time.Minute
-		if s.limits, err = mk(RateLimitBucket, "confapplet per-client invitation rate limits", full, 1); err != nil {
+		full := time.Duration(0)
+		if cfg.InviteRatePerSec > 0 {
+			full = time.Duration(float64(cfg.InviteBurst) / cfg.InviteRatePerSec * float64(time.Second))
+		}
+		if cfg.GlobalRatePerSec > 0 {
+			full = max(full, time.Duration(float64(cfg.GlobalBurst)/cfg.GlobalRatePerSec*float64(time.Second)))
+		}
+		if s.limits, err = mk(RateLimitBucket, "confapplet invitation rate limits (per client, and the global one)", full+time.Minute, 1); err != nil {
 			return nil, err
 		}
 	}
@@ -179,7 +204,84 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 // The record is shared (decoded records are cached by revision): callers
 // must not change it; update functions get their own copy.
 func (s *store) get(ctx context.Context, confID string) (*record, uint64, error) {
-	e, err := s.confs.Get(ctx, confID)
+	var e jetstream.KeyValueEntry
+	err := retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
+		e, err = s.confs.Get(ctx, confID)
+		return err
+	})
+	return s.decode(confID, e, err)
+}
+
+// getLeader is get answered by the bucket's stream leader. KV buckets
+// allow direct gets, which any replica answers, so get may return a
+// revision a lagging replica (one restarting after a node failure, or just
+// slower) still holds: a member written a moment ago may be missing. The
+// handlers use getLeader to confirm an absence before answering it.
+func (s *store) getLeader(ctx context.Context, confID string) (*record, uint64, error) {
+	var e jetstream.KeyValueEntry
+	err := retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
+		e, err = s.leaderGet(ctx, confID)
+		return err
+	})
+	return s.decode(confID, e, err)
+}
+
+// leaderGet reads the last message of confID's subject with the stream's
+// STREAM.MSG.GET API (answered by the leader), not a direct get.
+func (s *store) leaderGet(ctx context.Context, confID string) (jetstream.KeyValueEntry, error) {
+	if s.nc == nil {
+		return s.confs.Get(ctx, confID)
+	}
+	subj := "$KV." + contract.ConfBucket + "." + confID
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
+	m, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+contract.ConfBucket, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
+			Hdrs []byte `json:"hdrs"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return nil, fmt.Errorf("stream msg get %s: %w", confID, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, jetstream.ErrKeyNotFound
+		}
+		return nil, resp.Error
+	}
+	if resp.Message == nil {
+		return nil, fmt.Errorf("stream msg get %s: empty answer", confID)
+	}
+	if len(resp.Message.Hdrs) > 0 {
+		h, err := nats.DecodeHeadersMsg(resp.Message.Hdrs)
+		if err == nil {
+			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				return nil, jetstream.ErrKeyNotFound
+			}
+		}
+	}
+	return leaderEntry{key: confID, rev: resp.Message.Seq, value: resp.Message.Data}, nil
+}
+
+// leaderEntry is the part of jetstream.KeyValueEntry decode uses.
+type leaderEntry struct {
+	jetstream.KeyValueEntry
+	key   string
+	rev   uint64
+	value []byte
+}
+
+func (e leaderEntry) Key() string      { return e.key }
+func (e leaderEntry) Revision() uint64 { return e.rev }
+func (e leaderEntry) Value() []byte    { return e.value }
+
+func (s *store) decode(confID string, e jetstream.KeyValueEntry, err error) (*record, uint64, error) {
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		s.forget(confID)
 		return nil, 0, errNoRecord
@@ -244,11 +346,34 @@ func (s *store) create(ctx context.Context, r *record) error {
 		return err
 	}
 	// Put, not Create: a confid the platform reuses after a deletion this
-	// service missed replaces the stale record.
-	if _, err := s.confs.Put(ctx, r.ConfID, b); err != nil {
+	// service missed replaces the stale record. A retry (the attempt before
+	// timed out, JetStream may have stored it) first looks whether the
+	// record is there: an event may have been applied to it since.
+	attempt := 0
+	err = retryJS(ctx, kvAttempt, func(ctx context.Context) error {
+		attempt++
+		if attempt > 1 {
+			e, err := s.leaderGet(ctx, r.ConfID)
+			if err == nil {
+				var cur record
+				if json.Unmarshal(e.Value(), &cur) == nil && cur.Owner == r.Owner && cur.Created.Equal(r.Created) {
+					return nil
+				}
+			} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return err
+			}
+		}
+		_, err := s.confs.Put(ctx, r.ConfID, b)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("kv put %s: %w", r.ConfID, err)
 	}
-	if _, err := s.owners.Put(ctx, ownerKey(r.Owner, r.ConfID), []byte(r.Created.UTC().Format(time.RFC3339))); err != nil {
+	err = retryJS(ctx, kvAttempt, func(ctx context.Context) error {
+		_, err := s.owners.Put(ctx, ownerKey(r.Owner, r.ConfID), []byte(r.Created.UTC().Format(time.RFC3339)))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("kv put owner %s: %w", r.ConfID, err)
 	}
 	return nil
@@ -344,6 +469,10 @@ func (s *store) writer(confID string, q *confQueue) {
 // retries on conflicts; it returns each op's outcome.
 func (s *store) commit(ctx context.Context, confID string, batch []*op) []error {
 	errs := make([]error, len(batch))
+	var (
+		removing   *record // a delete was sent but not confirmed
+		removeErrs []error // the outcomes that go with it
+	)
 	fill := func(err error) []error {
 		for i := range errs {
 			errs[i] = err
@@ -360,7 +489,22 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 				return fill(ctx.Err())
 			}
 		}
-		r, rev, err := s.get(ctx, confID)
+		read := s.get
+		if attempt > 0 {
+			// After a conflict or a failed write, read from the leader: a
+			// lagging replica answering direct gets would only conflict again.
+			read = s.getLeader
+		}
+		r, rev, err := read(ctx, confID)
+		if errors.Is(err, errNoRecord) && removing != nil {
+			// The delete of the attempt before was stored after all:
+			// finish it.
+			s.forget(confID)
+			if err := s.removeOwner(ctx, removing.Owner, confID); err != nil {
+				return fill(err)
+			}
+			return removeErrs
+		}
 		if err != nil {
 			return fill(err)
 		}
@@ -384,9 +528,15 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 		}
 		switch {
 		case remove:
-			err := s.confs.Delete(ctx, confID, jetstream.LastRevision(rev))
+			actx, cancel := context.WithTimeout(ctx, kvAttempt)
+			err := s.confs.Delete(actx, confID, jetstream.LastRevision(rev))
+			cancel()
 			if conflict(err) {
 				s.onConflict()
+				continue
+			}
+			if retryWrite(ctx, err) {
+				removing, removeErrs = r, slices.Clone(errs)
 				continue
 			}
 			if err != nil {
@@ -404,9 +554,17 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 		if err != nil {
 			return fill(err)
 		}
-		nrev, err := s.confs.Update(ctx, confID, b, rev)
+		actx, cancel := context.WithTimeout(ctx, kvAttempt)
+		nrev, err := s.confs.Update(actx, confID, b, rev)
+		cancel()
 		if conflict(err) {
 			s.onConflict()
+			continue
+		}
+		if retryWrite(ctx, err) {
+			// JetStream did not answer (a leader election): read again and
+			// re-apply. If the write was stored after all, the re-read
+			// sees it, and the update functions are idempotent.
 			continue
 		}
 		if err != nil {
@@ -414,6 +572,22 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 		}
 		s.remember(confID, nrev, r)
 		return errs
+	}
+}
+
+// retryWrite reports whether a record write that failed with err is to
+// be tried again (read, re-apply, write) within ctx: JetStream did not
+// answer, or the attempt timed out, and ctx has time left. It waits a
+// little first.
+func retryWrite(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil || (!unavailable(err) && !errors.Is(err, context.DeadlineExceeded)) {
+		return false
+	}
+	select {
+	case <-time.After(time.Duration(50+rand.Int64N(100)) * time.Millisecond):
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -426,7 +600,11 @@ func conflict(err error) bool {
 // owned lists the confids clientID owns.
 func (s *store) owned(ctx context.Context, clientID string) ([]string, error) {
 	prefix := "$KV." + contract.OwnersBucket + "." + clientID + "."
-	info, err := s.ownersStream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+	var info *jetstream.StreamInfo
+	err := retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
+		info, err = s.ownersStream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list owner %s: %w", clientID, err)
 	}
@@ -441,7 +619,9 @@ func (s *store) owned(ctx context.Context, clientID string) ([]string, error) {
 // removeOwner drops the owner key of confID.
 func (s *store) removeOwner(ctx context.Context, owner, confID string) error {
 	subj := "$KV." + contract.OwnersBucket + "." + ownerKey(owner, confID)
-	if err := s.ownersStream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+	if err := retryJS(ctx, kvAttempt, func(ctx context.Context) error {
+		return s.ownersStream.Purge(ctx, jetstream.WithPurgeSubject(subj))
+	}); err != nil {
 		return fmt.Errorf("purge owner key %s: %w", confID, err)
 	}
 	return nil
