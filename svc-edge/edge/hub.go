@@ -491,7 +491,7 @@ type lostParams struct {
 
 func (w *watch) lost(from, to uint64) {
 	w.s.srv.metrics.eventsLost.Inc()
-	w.s.log.Warn().Str(logging.ConfID, w.confID).Uint64("from", from).Uint64("to", to).Msg("events no longer stored")
+	w.s.logWarn().Str(logging.ConfID, w.confID).Uint64("from", from).Uint64("to", to).Msg("events no longer stored")
 	w.s.notify(contract.NotifyGap, lostParams{ConfID: w.confID, From: from, To: to})
 }
 
@@ -584,7 +584,7 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 	s.mu.Unlock()
 	h := s.srv.hub
 	if err := h.add(s.ctx, w); err != nil {
-		s.log.Error().Err(err).Str(logging.ConfID, confID).Msg("subscribe")
+		s.logError().Err(err).Str(logging.ConfID, confID).Msg("subscribe")
 		s.unwatch(confID)
 		return
 	}
@@ -601,7 +601,7 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 			return
 		}
 		// Never leave a silent gap: the client reconnects and resumes.
-		s.log.Error().Err(err).Str(logging.ConfID, confID).Msg("replay failed")
+		s.logError().Err(err).Str(logging.ConfID, confID).Msg("replay failed")
 		s.t.Close(contract.CloseServerFailure, "events stream unavailable")
 	}
 }

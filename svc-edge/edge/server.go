@@ -17,11 +17,13 @@
 package edge
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,6 +60,9 @@ type Server struct {
 	connSeq atomic.Uint64
 	wg      sync.WaitGroup // live connections
 
+	pingDone chan struct{} // closed to stop pingLoop
+	pingStop sync.Once
+
 	mu       sync.Mutex
 	sessions map[string]*session // by client id
 	closing  bool
@@ -77,10 +82,11 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = nuid.Next()
 	}
-	srv := &Server{cfg: cfg, nc: nc, log: log, id: cfg.InstanceID, metrics: newMetrics(), sessions: map[string]*session{}}
+	srv := &Server{cfg: cfg, nc: nc, log: log, id: cfg.InstanceID, metrics: newMetrics(), sessions: map[string]*session{},
+		pingDone: make(chan struct{})}
 	srv.hub = newHub(nc, js, log, srv.metrics, cfg.ReplayTimeout)
 	srv.ws = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		ReadBufferSize:  0, // the connection's read buffer is the edge's (see hijacker)
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     srv.checkOrigin,
@@ -124,6 +130,7 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		srv.mu.Unlock()
 	})
 	srv.handler = srv.routes()
+	go srv.pingLoop()
 	return srv, nil
 }
 
@@ -158,6 +165,7 @@ func (srv *Server) Handler() http.Handler { return srv.handler }
 func (srv *Server) ID() string { return srv.id }
 
 func (srv *Server) close() {
+	srv.stopPinger()
 	for _, s := range srv.subs {
 		_ = s.Unsubscribe()
 	}
@@ -200,6 +208,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	srv.stopPinger()
 	srv.hub.close()
 	return err
 }
@@ -261,29 +270,23 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := srv.ws.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	conn, err := srv.ws.Upgrade(hj, r, nil)
 	if err != nil {
 		srv.conns.Add(-1)
 		return // Upgrade answered
 	}
-	// The connection gets its own reader goroutine and this handler returns,
-	// so net/http's per-connection state (buffers, a deep stack) is freed.
-	srv.wg.Add(1)
-	go srv.serveConn(conn, clientID, q.Get("operator"), resume, r.RemoteAddr, arrived)
-}
-
-// serveConn is a connection's reader, until it ends.
-func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, resume map[string]uint64, remote string, arrived time.Time) {
-	defer srv.wg.Done()
-	defer srv.conns.Add(-1)
 	srv.metrics.conns.Inc()
 	srv.metrics.connsTotal.Inc()
-	defer srv.metrics.conns.Dec()
+	srv.wg.Add(1)
 
+	// Set up here, on the HTTP handler's goroutine (its stack is large
+	// anyway and ends with this function): the reader goroutine started
+	// below only ever runs the read loop, so its stack stays small.
 	conn.SetReadLimit(srv.cfg.ReadLimit)
 	connID := srv.id + "-" + strconv.FormatUint(srv.connSeq.Add(1), 36)
-	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, func() { srv.metrics.disconnects.WithLabelValues("slow").Inc() })
-	s := newSession(srv, connID, clientID, operator, t)
+	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, srv.onSlow)
+	s := newSession(srv, connID, clientID, q.Get("operator"), t)
 	s.start = arrived
 	switch srv.register(s) {
 	case registerClosing:
@@ -291,43 +294,98 @@ func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, re
 	case registerStale:
 		t.Close(contract.CloseReplaced, "replaced by a newer connection")
 	}
-	s.log.Debug().Str("remote", remote).Msg("connected")
+	s.logDebug().Str("remote", r.RemoteAddr).Msg("connected")
 	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
 
-	// Keep-alive: a ping every PingInterval; any frame (pongs included)
-	// pushes the read deadline; missing it closes with CloseNoPong.
+	// Keep-alive: the pinger (one goroutine for the edge) pings every
+	// PingInterval; any frame (pongs included) pushes the read deadline;
+	// missing it closes with CloseNoPong.
 	alive := srv.cfg.PingInterval + srv.cfg.PongWait
 	_ = conn.SetReadDeadline(time.Now().Add(alive))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(alive)) })
-	var ping *time.Timer
-	var pingMu sync.Mutex
-	stopped := false
-	ping = time.AfterFunc(srv.cfg.PingInterval, func() {
-		if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(srv.cfg.WriteTimeout)) != nil {
-			return
-		}
-		pingMu.Lock()
-		if !stopped {
-			ping.Reset(srv.cfg.PingInterval)
-		}
-		pingMu.Unlock()
-	})
+	go srv.serveConn(conn, hj.br, s, t)
+}
 
+// readBufferSize is a connection's read buffer: small, as an idle
+// connection holds it for its whole life (gorilla reads a longer message
+// past it, straight into the message). It must exceed 256 for gorilla to
+// take it (Upgrader.ReadBufferSize 0: "reuse the hijacked reader").
+const readBufferSize = 264
+
+// hijacker gives gorilla a read buffer the edge owns (and can look into, see
+// readLoop) instead of net/http's 4 KiB one, which is released with the
+// rest of the HTTP connection's state.
+type hijacker struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if brw.Reader.Buffered() == 0 { // else gorilla refuses the upgrade
+		h.br = bufio.NewReaderSize(c, readBufferSize)
+		brw = bufio.NewReadWriter(h.br, brw.Writer)
+	}
+	return c, brw, nil
+}
+
+func (srv *Server) onSlow() { srv.metrics.disconnects.WithLabelValues("slow").Inc() }
+
+// serveConn is a connection's reader goroutine, until the connection ends:
+// the only goroutine of an idle connection.
+func (srv *Server) serveConn(conn *websocket.Conn, br *bufio.Reader, s *session, t *wsTransport) {
+	err := srv.readLoop(conn, br, s, t)
 	reason := "client"
+	var ne net.Error
+	switch {
+	case t.closeCode() != 0:
+		reason = closeReason(t.closeCode())
+	case errors.Is(err, websocket.ErrReadLimit):
+		reason = "too_big" // gorilla sent 1009
+	case errors.As(err, &ne) && ne.Timeout():
+		reason = "no_pong"
+		t.closeWait(contract.CloseNoPong, "no pong")
+	}
+	srv.unregister(s)
+	s.close()
+	conn.Close()
+	srv.metrics.disconnects.WithLabelValues(reason).Inc()
+	s.logDebug().Str("reason", reason).Msg("disconnected")
+	srv.metrics.conns.Dec()
+	srv.conns.Add(-1)
+	srv.wg.Done()
+}
+
+// readLoop reads messages until an error.
+//
+// An idle connection's goroutine is parked here, and its stack is most of
+// what the connection costs: while nothing is buffered it waits in br.Peek,
+// a few frames deep, instead of deep inside gorilla, and it consumes the
+// peer's pongs itself, so a connection that only answers pings never enters
+// gorilla's reader and keeps the smallest stack (2 KiB; gorilla's reader
+// alone needs 4 KiB, and a stack is never shrunk back below what a goroutine
+// parked in a socket read holds). Anything else, at a frame boundary (a
+// message was read completely), goes to gorilla.
+func (srv *Server) readLoop(conn *websocket.Conn, br *bufio.Reader, s *session, t *wsTransport) error {
+	alive := srv.cfg.PingInterval + srv.cfg.PongWait
 	for {
+		if br != nil {
+			n, err := pongFrame(br)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				_, _ = br.Discard(n)
+				_ = conn.SetReadDeadline(time.Now().Add(alive))
+				continue
+			}
+		}
 		typ, data, err := conn.ReadMessage()
 		if err != nil {
-			var ne net.Error
-			switch {
-			case t.closeCode() != 0:
-				reason = closeReason(t.closeCode())
-			case errors.Is(err, websocket.ErrReadLimit):
-				reason = "too_big" // gorilla sent 1009
-			case errors.As(err, &ne) && ne.Timeout():
-				reason = "no_pong"
-				t.Close(contract.CloseNoPong, "no pong")
-			}
-			break
+			return err
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(alive))
 		if typ != websocket.TextMessage {
@@ -336,16 +394,68 @@ func (srv *Server) serveConn(conn *websocket.Conn, clientID, operator string, re
 		}
 		s.handle(data)
 	}
-	pingMu.Lock()
-	stopped = true
-	ping.Stop()
-	pingMu.Unlock()
-	srv.unregister(s)
-	s.close()
-	conn.Close()
-	srv.metrics.disconnects.WithLabelValues(reason).Inc()
-	s.log.Debug().Str("reason", reason).Msg("disconnected")
 }
+
+// pongFrame waits for the next frame and returns its length if it is a
+// whole, masked pong frame with a short payload (what a client sends back
+// for the edge's empty pings), else 0 (gorilla reads it).
+func pongFrame(br *bufio.Reader) (int, error) {
+	p, err := br.Peek(2)
+	if err != nil {
+		return 0, err
+	}
+	// FIN, no RSV bits, opcode 0xA (pong); masked; payload ≤ 125 bytes.
+	if p[0] != 0x80|websocket.PongMessage || p[1]&0x80 == 0 || p[1]&0x7f > 125 {
+		return 0, nil
+	}
+	n := 2 + 4 + int(p[1]&0x7f)
+	if _, err := br.Peek(n); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// pingLoop is the edge's one pinger: every tick it pings the sessions
+// whose PingInterval has passed since their last ping (no timer per
+// connection). A tick is a fraction of the keep-alive bounds, so a ping is
+// never late by more than that, and at most 100 ms, so the pings (each
+// written by a short-lived flusher goroutine) are spread out in time.
+func (srv *Server) pingLoop() {
+	tick := min(srv.cfg.PingInterval, srv.cfg.PongWait) / 8
+	tick = max(min(tick, 100*time.Millisecond), 5*time.Millisecond)
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	var due []*session
+	for {
+		select {
+		case <-srv.pingDone:
+			return
+		case now := <-tk.C:
+			n := now.UnixNano()
+			srv.mu.Lock()
+			for _, s := range srv.sessions {
+				if s.nextPing <= n {
+					s.nextPing = n + int64(srv.cfg.PingInterval)
+					due = append(due, s)
+				}
+			}
+			srv.mu.Unlock()
+			for i, s := range due {
+				if p, ok := s.t.(interface{ ping() }); ok {
+					p.ping()
+				}
+				due[i] = nil
+			}
+			if cap(due) > 1024 {
+				due = nil
+			} else {
+				due = due[:0]
+			}
+		}
+	}
+}
+
+func (srv *Server) stopPinger() { srv.pingStop.Do(func() { close(srv.pingDone) }) }
 
 // errBinary answers a binary frame: the protocol is JSON text frames.
 var errBinary = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: binary frames are not supported; send JSON text frames"}}`)
@@ -387,10 +497,13 @@ func (srv *Server) register(s *session) int {
 		srv.mu.Unlock()
 		return registerStale
 	}
+	// The first ping comes after half to all of PingInterval, so connections
+	// that arrived together (a reconnect storm) are not pinged together.
+	s.nextPing = time.Now().UnixNano() + int64(srv.cfg.PingInterval)/2 + rand.Int64N(int64(srv.cfg.PingInterval)/2+1)
 	srv.sessions[s.clientID] = s
 	srv.mu.Unlock()
 	if old != nil {
-		old.log.Info().Msg("replaced by a newer connection")
+		old.logInfo().Msg("replaced by a newer connection")
 		old.t.Close(contract.CloseReplaced, "replaced by a newer connection")
 		old.close()
 	}
@@ -422,7 +535,7 @@ func (srv *Server) onSession(m *nats.Msg) {
 	}
 	clientID := strings.TrimPrefix(m.Subject, contract.SessionSubjectPrefix)
 	if s := srv.sessionOf(clientID); s != nil && (n.At == 0 || s.start.UnixNano() < n.At) {
-		s.log.Info().Str("edge", n.Edge).Msg("replaced by a newer connection on another edge")
+		s.logInfo().Str("edge", n.Edge).Msg("replaced by a newer connection on another edge")
 		s.t.Close(contract.CloseReplaced, "replaced by a newer connection")
 		s.close()
 	}
@@ -447,9 +560,9 @@ func (srv *Server) startSession(s *session, resume map[string]uint64) {
 	res, rerr := srv.request(s, contract.MethodListOwned, []byte("{}"), reqID)
 	var owned []string
 	if rerr != nil {
-		s.log.Warn().Str(logging.Method, contract.MethodListOwned).Int("code", rerr.Code).Msg(rerr.Message)
+		s.logWarn().Str(logging.Method, contract.MethodListOwned).Int("code", rerr.Code).Msg(rerr.Message)
 	} else if err := json.Unmarshal(res, &owned); err != nil {
-		s.log.Warn().Err(err).Msg("ListOwned: bad reply")
+		s.logWarn().Err(err).Msg("ListOwned: bad reply")
 	}
 	seen := map[string]bool{}
 	for _, id := range owned {
@@ -463,7 +576,7 @@ func (srv *Server) startSession(s *session, resume map[string]uint64) {
 			continue
 		}
 		if _, rerr := srv.request(s, contract.MethodAuthorizeWatch, []byte(`{"confid":"`+id+`"}`), reqID); rerr != nil {
-			s.log.Info().Str(logging.ConfID, id).Int("code", rerr.Code).Msg("resume: not watching")
+			s.logInfo().Str(logging.ConfID, id).Int("code", rerr.Code).Msg("resume: not watching")
 			continue
 		}
 		s.watch(id, since, true)

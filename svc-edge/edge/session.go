@@ -17,10 +17,13 @@ import (
 // session is one browser connection: its identity, its request queue and
 // its watches. It talks to the socket only through Transport.
 //
-// Goroutines: the connection's reader (the HTTP handler goroutine) calls
-// handle for each message; a worker runs only while requests are pending
-// and exits when the queue is empty, so an idle session costs no goroutine
-// beyond the reader.
+// Goroutines: the connection's reader calls handle for each message; a
+// worker runs only while requests are pending and exits when the queue is
+// empty, so an idle session costs no goroutine beyond the reader.
+//
+// Memory: an idle session holds only this struct. The context of its calls
+// exists only while the worker runs, and log lines get the client and
+// connection ids when they are written (no per-session logger).
 type session struct {
 	srv      *Server
 	connID   string
@@ -28,11 +31,14 @@ type session struct {
 	operator string
 	start    time.Time // when the connection arrived: the newest per client id wins
 	t        Transport
-	log      zerolog.Logger
-	ctx      context.Context // canceled when the session ends
-	cancel   context.CancelFunc
+	nextPing int64 // unix nanoseconds; the pinger's, under srv.mu
+
+	// ctx is canceled when the session ends. It is set by the worker while
+	// it runs (nil otherwise) and only the worker's code reads it.
+	ctx context.Context
 
 	mu      sync.Mutex
+	cancel  context.CancelFunc // ctx's, while the worker runs
 	queue   []job
 	running bool
 	closed  bool
@@ -49,13 +55,18 @@ type job struct {
 }
 
 func newSession(srv *Server, connID, clientID, operator string, t Transport) *session {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &session{
-		srv: srv, connID: connID, clientID: clientID, operator: operator, t: t, start: time.Now(),
-		log: srv.log.With().Str(logging.ClientID, clientID).Str("conn_id", connID).Logger(),
-		ctx: ctx, cancel: cancel,
-	}
+	return &session{srv: srv, connID: connID, clientID: clientID, operator: operator, t: t, start: time.Now()}
 }
+
+// Log events carrying the session's client and connection ids (nil, and
+// free, when the level is off).
+func (s *session) tag(e *zerolog.Event) *zerolog.Event {
+	return e.Str(logging.ClientID, s.clientID).Str("conn_id", s.connID)
+}
+func (s *session) logDebug() *zerolog.Event { return s.tag(s.srv.log.Debug()) }
+func (s *session) logInfo() *zerolog.Event  { return s.tag(s.srv.log.Info()) }
+func (s *session) logWarn() *zerolog.Event  { return s.tag(s.srv.log.Warn()) }
+func (s *session) logError() *zerolog.Event { return s.tag(s.srv.log.Error()) }
 
 // handle processes one incoming message (called by the reader, in order).
 func (s *session) handle(data []byte) {
@@ -65,7 +76,7 @@ func (s *session) handle(data []byte) {
 		if c.ID != nil {
 			_ = s.t.Write(jsonrpc.AppendError(nil, c.ID, err))
 		}
-		s.log.Debug().Str(logging.Method, c.Method).Int("code", err.Code).Msg(err.Message)
+		s.logDebug().Str(logging.Method, c.Method).Int("code", err.Code).Msg(err.Message)
 		return
 	}
 	s.enqueue(job{call: c})
@@ -85,7 +96,7 @@ func (s *session) enqueue(j job) {
 		s.mu.Unlock()
 		s.srv.metrics.queueOverflows.Inc()
 		s.srv.metrics.requests.WithLabelValues(methodLabel(j.call.Method), string(contract.CodeBusy)).Inc()
-		s.log.Warn().Str(logging.Method, j.call.Method).RawJSON("id", idForLog(j.call.ID)).Msg("request queue full")
+		s.logWarn().Str(logging.Method, j.call.Method).RawJSON("id", idForLog(j.call.ID)).Msg("request queue full")
 		if j.call.ID != nil {
 			_ = s.t.Write(jsonrpc.AppendError(nil, j.call.ID, jsonrpc.CodeError(contract.CodeBusy, "")))
 		}
@@ -100,12 +111,20 @@ func (s *session) enqueue(j job) {
 	}
 }
 
+// work runs the queue until it is empty. The calls' context lives as long
+// as the worker: close cancels it, and an idle session keeps none.
 func (s *session) work() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.mu.Lock()
+	s.ctx, s.cancel = ctx, cancel
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		if s.closed || len(s.queue) == 0 {
 			s.running = false
 			s.queue = nil
+			s.ctx, s.cancel = nil, nil
 			s.mu.Unlock()
 			return
 		}
@@ -138,9 +157,9 @@ func (s *session) run(j job) {
 		out = outcome(rerr)
 	}
 	s.srv.metrics.observe(c.Method, out, time.Since(start))
-	ev := s.log.Debug()
+	ev := s.logDebug()
 	if rerr != nil && rerr.Code != jsonrpc.CodeInvalidParams {
-		ev = s.log.Info()
+		ev = s.logInfo()
 	}
 	ev.Str(logging.ReqID, reqID).Str(logging.Method, c.Method).Str("outcome", out).
 		Dur("queued", start.Sub(j.enqAt)).Dur("took", time.Since(start)).Msg("request")
@@ -168,8 +187,11 @@ func (s *session) close() {
 	s.queue = nil
 	ws := s.watches
 	s.watches = nil
+	cancel := s.cancel
 	s.mu.Unlock()
-	s.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	for _, w := range ws {
 		s.srv.hub.remove(w)
 	}

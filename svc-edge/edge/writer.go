@@ -33,10 +33,12 @@ var (
 // sending its own before it drops the TCP connection.
 const closeGrace = 2 * time.Second
 
-// wsTransport writes to a gorilla connection. It has no goroutine while
-// idle: Write starts a flusher when the queue becomes non-empty, and the
-// flusher exits when it is empty again. The queue is bounded in bytes;
-// overflowing it closes the connection with CloseSlowConsumer.
+// wsTransport writes to a gorilla connection. It has no goroutine and holds
+// no buffer while idle: Write (or ping) starts a flusher when there is
+// something to send, and the flusher exits, dropping its queue, when it is
+// done. The queue is bounded in bytes; overflowing it closes the connection
+// with CloseSlowConsumer. gorilla's write buffer comes from the Upgrader's
+// pool only while a message is being written.
 type wsTransport struct {
 	conn         *websocket.Conn
 	maxBytes     int
@@ -46,7 +48,8 @@ type wsTransport struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	spare   [][]byte
-	queued  int // bytes in queue plus bytes being written
+	queued  int  // bytes in queue plus bytes being written
+	pingDue bool // the pinger asked for a ping
 	writing bool
 	closed  bool
 	code    int // close code sent, 0 while open
@@ -81,21 +84,46 @@ func (t *wsTransport) Write(msg []byte) error {
 	return nil
 }
 
+// ping queues a keep-alive ping (the server's pinger calls it every
+// Config.PingInterval). It is written by the flusher, in order with the
+// messages, so a stuck peer never blocks the pinger.
+func (t *wsTransport) ping() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.pingDue = true
+	start := !t.writing
+	t.writing = true
+	t.mu.Unlock()
+	if start {
+		go t.flush()
+	}
+}
+
 func (t *wsTransport) flush() {
 	for {
 		t.mu.Lock()
-		if t.closed || len(t.queue) == 0 {
+		if t.closed || (len(t.queue) == 0 && !t.pingDue) {
 			t.writing = false
+			t.queue, t.spare = nil, nil // idle: hold no buffers
 			t.mu.Unlock()
 			return
 		}
+		ping := t.pingDue
+		t.pingDue = false
 		batch := t.queue
 		t.queue, t.spare = t.spare[:0], nil
 		t.mu.Unlock()
 
-		_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+		deadline := time.Now().Add(t.writeTimeout)
+		_ = t.conn.SetWriteDeadline(deadline)
 		n := 0
 		var err error
+		if ping {
+			err = t.conn.WriteControl(websocket.PingMessage, nil, deadline)
+		}
 		for i, m := range batch {
 			if err == nil && !t.isClosed() {
 				err = t.conn.WriteMessage(websocket.TextMessage, m)
@@ -146,6 +174,20 @@ func (t *wsTransport) Close(code int, reason string) {
 		timer := time.AfterFunc(closeGrace, func() { t.conn.Close() })
 		_ = timer
 	}()
+}
+
+// closeWait is Close for the reader, which drops the socket as soon as it
+// returns: the close frame is written first (bounded by the write timeout).
+func (t *wsTransport) closeWait(code int, reason string) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed, t.code = true, code
+	t.queue = nil
+	t.mu.Unlock()
+	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(t.writeTimeout))
 }
 
 // closeCode is the code this side sent, 0 if none.

@@ -1,0 +1,85 @@
+package edge
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"confapplet/pkg/contract"
+
+	"github.com/gorilla/websocket"
+)
+
+// A client that answers the edge's pings stays connected well past
+// PingInterval+PongWait, and its requests still work (the reader switches
+// between its own pong handling and gorilla's at frame boundaries).
+func TestKeepAliveAnswered(t *testing.T) {
+	e := newEnv(t)
+	ed := e.edge(func(c *Config) { c.PingInterval = 50 * time.Millisecond; c.PongWait = 100 * time.Millisecond })
+	c, err := dialErr(ed.url, "alive", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var pings atomic.Int32
+	c.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	msgs := make(chan string, 16)
+	go func() { // reads, so pings are answered
+		defer close(msgs)
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			msgs <- string(data)
+		}
+	}()
+	for i := 1; i <= 3; i++ {
+		time.Sleep(200 * time.Millisecond)
+		// An unsolicited pong with a payload, then a request: both frame kinds
+		// in a row.
+		if err := c.WriteControl(websocket.PongMessage, []byte("unsolicited"), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":7,"method":"QueryConfState","params":["1234"]}`)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				t.Fatal("connection closed")
+			}
+			if !strings.Contains(m, `"id":7`) {
+				t.Fatalf("got %s", m)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("no response")
+		}
+	}
+	if n := pings.Load(); n < 6 {
+		t.Errorf("%d pings in 600 ms at a 50 ms interval", n)
+	}
+}
+
+// A client that does not answer pings is closed with CloseNoPong.
+func TestKeepAliveUnanswered(t *testing.T) {
+	e := newEnv(t)
+	ed := e.edge(func(c *Config) { c.PingInterval = 50 * time.Millisecond; c.PongWait = 100 * time.Millisecond })
+	start := time.Now()
+	cl := dial(t, ed.url, "mute", "")
+	var pings atomic.Int32
+	cl.c.SetPingHandler(func(string) error { pings.Add(1); return nil })
+	if code := cl.closeCode(3 * time.Second); code != contract.CloseNoPong {
+		t.Fatalf("close code %d, want %d", code, contract.CloseNoPong)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("closed after %s, before PingInterval+PongWait", d)
+	}
+	if pings.Load() == 0 {
+		t.Error("no ping received")
+	}
+}
