@@ -26,14 +26,14 @@ import (
 
 // kvAttempt bounds one KV request: a request to a stream that lost its
 // leader hangs until its context ends, so one attempt must not eat the
-// caller's whole deadline.
-const kvAttempt = 2 * time.Second
+// caller's whole deadline. (Variables for the tests.)
+var kvAttempt = 2 * time.Second
 
 // startAttempt bounds one attempt of creating or binding a bucket, the
 // events stream or the consumer at start-up. Creating a replicated asset
 // on a fresh cluster may take a few seconds; two instances creating the
 // same one at once may both hang (the reason for the retries).
-const startAttempt = 5 * time.Second
+var startAttempt = 5 * time.Second
 
 // errUnavailable marks a JetStream failure that outlasted the retries.
 type errUnavailable struct{ err error }
