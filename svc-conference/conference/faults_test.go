@@ -408,4 +408,3 @@ func simMemberState(e *env, confID, callID string) string {
 	}
 	return ""
 }
-
