@@ -1,13 +1,18 @@
 package conference
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"confapplet/pkg/contract"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestIdempotentInvite: a retried InviteJoinConf with the same key returns
@@ -197,5 +202,84 @@ func TestIdempotentAmbiguous(t *testing.T) {
 	e.must(contract.MethodInviteJoinConf, "alice", req)
 	if n := len(e.sim.Calls()); n != 1 {
 		t.Fatalf("dialled %d", n)
+	}
+}
+
+// TestGlobalRateSharedByInstances (item 6): the global invitation rate is
+// one bucket in KV for all instances: two instances together dial only
+// the global burst, not twice it.
+func TestGlobalRateSharedByInstances(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	lim := func(c *Config) { c.GlobalRatePerSec, c.GlobalBurst, c.OperatorToken = 0.001, 4, "op-token" }
+	e.start(lim)
+	e.start(lim)
+	confID := e.create("op", 50)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range 12 {
+		wg.Go(func() {
+			// Different clients (operator token: any of them may invite):
+			// only the global limit applies.
+			_, cerr := e.call(contract.MethodInviteJoinConf, hdr(fmt.Sprintf("client%d", i), contract.HeaderOperator, "op-token"),
+				contract.InviteJoinConfRequest{ConfID: confID, Number: fmt.Sprintf("137%08d", i)})
+			code := "ok"
+			if cerr != nil {
+				code = string(cerr.Code)
+				var d struct {
+					Scope string `json:"scope"`
+				}
+				if json.Unmarshal(cerr.Data, &d) == nil && d.Scope != "" {
+					code += "/" + d.Scope
+				}
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes["ok"] != 4 || codes[string(contract.CodeRateLimited)+"/global"] != 8 {
+		t.Fatalf("outcomes %v, want 4 ok and 8 rate_limited/global", codes)
+	}
+	if n := len(e.sim.Calls()); n != 4 {
+		t.Fatalf("simulator dialled %d", n)
+	}
+}
+
+// TestGlobalLimiterBatches: concurrent takes of one instance are decided
+// together (group commit) and exactly the burst fits.
+func TestGlobalLimiterBatches(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	kv, err := e.js.CreateOrUpdateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: RateLimitBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &kvLimiter{kv: kv, interval: time.Hour, burst: 50, now: time.Now, batch: true}
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			_, yes, err := l.take(context.Background(), globalLimitKey, 1)
+			switch {
+			case err != nil:
+				t.Error(err)
+			case yes:
+				ok.Add(1)
+			default:
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 50 || refused.Load() != 150 {
+		t.Fatalf("%d ok, %d refused; want 50 and 150", ok.Load(), refused.Load())
+	}
+	e2, err := kv.Get(context.Background(), globalLimitKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.Revision() >= 50 {
+		t.Logf("%d writes for 50 takes: no batching happened (timing)", e2.Revision())
 	}
 }
