@@ -44,7 +44,7 @@ func (s *syncBuffer) String() string {
 
 // env is one embedded NATS plus any number of svc-callback instances.
 type env struct {
-	t  *testing.T
+	t  testing.TB
 	ns *natsembed.Server
 	js jetstream.JetStream
 }
@@ -56,7 +56,7 @@ type instance struct {
 	nc   *nats.Conn
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ns := natsembed.Run(t)
 	nc := natsembed.Connect(t, ns)
