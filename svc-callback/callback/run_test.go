@@ -39,10 +39,17 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 		"CALLBACK_ADDR": ":9000", "CALLBACK_SECRET": "fromenv", "CALLBACK_ALLOW_CIDRS": "10.0.0.0/8,192.0.2.7",
 		"CALLBACK_MAX_BODY": "4096", "CALLBACK_TIME_ZONE": "UTC", "NATS_URL": "nats://n:4222", "LOG_LEVEL": "debug",
 		"CALLBACK_EVENTS_MAX_AGE": "48h", "CALLBACK_EVENTS_REPLICAS": "3", "CALLBACK_PUBLISH_TIMEOUT": "3s",
+		"CALLBACK_SEQ_CACHE_SIZE": "-1", "CALLBACK_SEQ_CACHE_TTL": "1m", "CALLBACK_PPROF": "127.0.0.1:6061",
 	})
-	cfg, _, err = parseConfig([]string{"-secret", "fromflag", "-events-replicas", "1"}, env, io.Discard)
+	cfg, opt, err := parseConfig([]string{"-secret", "fromflag", "-events-replicas", "1", "-seq-cache-ttl", "2m"}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.SeqCacheSize != -1 || cfg.SeqCacheTTL != 2*time.Minute || opt.pprof != "127.0.0.1:6061" {
+		t.Errorf("cache/pprof settings: %d %s %q", cfg.SeqCacheSize, cfg.SeqCacheTTL, opt.pprof)
+	}
+	if d := DefaultConfig(); d.SeqCacheSize != DefaultSeqCacheSize || d.SeqCacheTTL != DefaultSeqCacheTTL {
+		t.Errorf("cache defaults: %+v", d)
 	}
 	if cfg.Addr != ":9000" || cfg.Secret != "fromflag" || len(cfg.AllowCIDRs) != 2 || cfg.AllowCIDRs[1].String() != "192.0.2.7/32" ||
 		cfg.MaxBody != 4096 || cfg.TimeZone != "UTC" || cfg.NATSURL != "nats://n:4222" || cfg.LogLevel != "debug" ||
@@ -68,6 +75,8 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 		{Secret: "a/b"},
 		{Secret: "x", EventsReplicas: 7},
 		{Secret: "x", MaxBody: 10},
+		{Secret: "x", SeqCacheSize: -2},
+		{Secret: "x", SeqCacheTTL: -time.Second},
 	} {
 		if err := c.withDefaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -85,17 +94,20 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-local"}, mapEnv(map[string]string{"NATS_URL": ns.ClientURL()}), pw)
+		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-local", "-pprof", "127.0.0.1:0"}, mapEnv(map[string]string{"NATS_URL": ns.ClientURL()}), pw)
 		pw.Close()
 	}()
 	// The "listening" log line names the address.
-	addrc := make(chan string, 1)
+	addrc, pprofc := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var line struct{ Message, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
 				addrc <- line.Addr
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "pprof endpoints on" {
+				pprofc <- line.Addr
 			}
 		}
 		_, _ = io.Copy(io.Discard, pr)
@@ -121,6 +133,27 @@ func TestRun(t *testing.T) {
 	}
 	if err := Run(context.Background(), []string{"-healthcheck", "-addr", addr}, mapEnv(nil), io.Discard); err != nil {
 		t.Errorf("healthcheck of a live server: %v", err)
+	}
+	// -pprof: the profiles on their own listener, never on the callback port.
+	pprofAddr := <-pprofc
+	for _, c := range []struct {
+		url  string
+		code int
+		want string
+	}{
+		{"http://" + pprofAddr + "/debug/pprof/goroutine?debug=1", http.StatusOK, "goroutine profile"},
+		{"http://" + pprofAddr + "/debug/pprof/nope", http.StatusNotFound, "heap"},
+		{base + "/debug/pprof/goroutine?debug=1", http.StatusNotFound, ""},
+	} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || !strings.Contains(string(b), c.want) {
+			t.Errorf("GET %s: %d %.80q", c.url, resp.StatusCode, b)
+		}
 	}
 	cancel()
 	select {
