@@ -32,6 +32,7 @@ type Config struct {
 	Timeouts       map[string]time.Duration
 	NATSGrace      time.Duration // NATS down this long: sessions are closed with 4003 so they move to another edge
 	ReplayTimeout  time.Duration // bound of one resume replay from the stream
+	AuthSecret     string        `json:"-"` // when set, connections need ?token= signed with it (SignToken); "" = no token
 	InstanceID     string        // identifies this edge in session notices; "" = random
 	ReadyFile      string        // Run writes the bound address here once listening
 	Healthcheck    bool          // Run only GETs /healthz of Addr and exits 0/1
@@ -137,6 +138,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.DurationVar(&c.ReplayTimeout, "replay-timeout", c.ReplayTimeout, "bound of one resume replay (EDGE_REPLAY_TIMEOUT)")
 	fs.DurationVar(&c.NATSGrace, "nats-grace", c.NATSGrace, "NATS unreachable this long closes sessions with 4003 (EDGE_NATS_GRACE)")
 	fs.StringVar(&timeouts, "timeouts", "", "per-method timeouts, e.g. InviteJoinConf=15s,QueryConfState=2s (EDGE_TIMEOUTS)")
+	fs.StringVar(&c.AuthSecret, "auth-secret", "", "HMAC secret of connection tokens (?token=); empty = no token needed (EDGE_AUTH_SECRET)")
 	fs.StringVar(&c.InstanceID, "instance-id", "", "edge instance id; empty = random (EDGE_INSTANCE_ID)")
 	fs.StringVar(&c.ReadyFile, "ready-file", "", "write the bound address to this file once listening (EDGE_READY_FILE)")
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET /healthz of -addr and exit 0 (ok) or 1 (for Docker)")

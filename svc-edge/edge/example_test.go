@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"time"
 
 	"confapplet/pkg/logging"
 	"confapplet/svc-edge/edge"
@@ -40,4 +41,14 @@ func ExampleNew() {
 	defer ts.Close()
 	defer srv.Shutdown(context.Background()) // closes sessions with 1001; nc stays open
 	fmt.Println(ts.URL)
+}
+
+// An operator's back end signs a connection token for a browser; the page
+// connects with ?token=<token> to an edge started with the same
+// -auth-secret.
+func ExampleSignToken() {
+	exp := time.Unix(1700000000, 0) // e.g. time.Now().Add(10 * time.Minute)
+	token := edge.SignToken("key", "client", exp)
+	fmt.Println("/client/client?token=" + token)
+	// Output: /client/client?token=1700000000.652860c7b4ad543d0f9ddc619b958a974b340783fa3c9117181d03879ccd49e7
 }

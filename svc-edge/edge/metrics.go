@@ -15,7 +15,7 @@ type metrics struct {
 	reg            *prometheus.Registry
 	conns          prometheus.Gauge
 	connsTotal     prometheus.Counter
-	rejected       *prometheus.CounterVec // reason: max_conns, bad_client_id, origin, shutting_down
+	rejected       *prometheus.CounterVec // reason: max_conns, bad_client_id, bad_resume, auth, origin, handshake, shutting_down
 	disconnects    *prometheus.CounterVec // reason: client, replaced, slow, no_pong, too_big, shutdown, error
 	requests       *prometheus.CounterVec // method, outcome
 	latency        *prometheus.HistogramVec

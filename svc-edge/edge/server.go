@@ -256,6 +256,14 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if srv.cfg.AuthSecret != "" {
+		if why := checkToken(srv.cfg.AuthSecret, clientID, q.Get("token"), time.Now()); why != "" {
+			srv.metrics.rejected.WithLabelValues("auth").Inc()
+			srv.log.Debug().Str(logging.ClientID, clientID).Str("remote", r.RemoteAddr).Msg("connection refused: " + why)
+			http.Error(w, why, http.StatusUnauthorized)
+			return
+		}
+	}
 	srv.mu.Lock()
 	closing := srv.closing
 	srv.mu.Unlock()
