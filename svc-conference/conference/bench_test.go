@@ -21,9 +21,21 @@ import (
 // is a KV read, a platform call and a revision-checked KV write.
 //
 //	go test -run '^$' -bench Invite -benchtime 2000x ./svc-conference/conference/
-func BenchmarkInvite(b *testing.B) {
+func BenchmarkInvite(b *testing.B) { benchInvite(b, nil) }
+
+// BenchmarkInviteLimited is BenchmarkInvite with both invitation rate
+// limits on (set too high to refuse anything): the per-client bucket and
+// the global one in KV, so it measures what the shared limits cost.
+func BenchmarkInviteLimited(b *testing.B) {
+	benchInvite(b, func(c *Config) {
+		c.InviteRatePerSec, c.InviteBurst = 1e6, 1e6
+		c.GlobalRatePerSec, c.GlobalBurst = 1e6, 1e6
+	})
+}
+
+func benchInvite(b *testing.B, mod func(*Config)) {
 	e := newEnv(b, envOpts{latency: 50 * time.Millisecond})
-	e.start(nil)
+	e.start(mod)
 	// Up to 250 invitations per conference (maxmember 300; nobody answers,
 	// as the simulator's clock stands still), spread round robin.
 	confs := make([]string, b.N/250+1)

@@ -113,13 +113,13 @@ const globalLimitKey = "=global"
 // n emission intervals on, and is refused when that would put it more
 // than burst intervals ahead of now. Updates are revision-checked.
 //
-// With batch set (the global bucket: one hot key every invitation of
-// every instance takes from) the takes of one instance are
-// group-committed: while one read-modify-write is on its way the takes
-// that arrive queue up, and the next write decides all of them at once,
-// so an instance costs the key about one Get and one Update per KV round
-// trip, not per invitation, and revision conflicts only come from other
-// instances.
+// With batch set the takes of one key within an instance are
+// group-committed: while one read-modify-write of the key is on its way
+// the takes that arrive queue up, and the next write decides all of them
+// at once, so a hot key (the global bucket, which every invitation of
+// every instance takes from, or a busy client's) costs an instance about
+// one Get and one Update per KV round trip, not per invitation, and
+// revision conflicts only come from other instances.
 type kvLimiter struct {
 	kv       jetstream.KeyValue
 	interval time.Duration // 1 / rate
@@ -127,9 +127,13 @@ type kvLimiter struct {
 	now      func() time.Time
 	batch    bool
 
-	mu      sync.Mutex
-	queue   []*limitReq
-	running bool
+	mu     sync.Mutex
+	queues map[string]*limitQueue // keys with takes being decided
+}
+
+// limitQueue holds the takes of one key waiting for the next write.
+type limitQueue struct {
+	reqs []*limitReq
 }
 
 type limitReq struct {
@@ -152,12 +156,17 @@ func (l *kvLimiter) take(ctx context.Context, key string, n int) (time.Duration,
 	}
 	req := &limitReq{n: n, done: make(chan struct{}), lead: make(chan struct{})}
 	l.mu.Lock()
-	l.queue = append(l.queue, req)
-	leader := !l.running
-	if leader {
-		l.running = true
+	if l.queues == nil {
+		l.queues = map[string]*limitQueue{}
+	}
+	q := l.queues[key]
+	if q == nil {
+		// Nobody is writing this key: lead.
+		q = &limitQueue{}
+		l.queues[key] = q
 		close(req.lead)
 	}
+	q.reqs = append(q.reqs, req)
 	l.mu.Unlock()
 	// The leader writes the queued batch (its own request first), then
 	// hands the lead to the first request of the next batch. Waiters do
@@ -167,15 +176,15 @@ func (l *kvLimiter) take(ctx context.Context, key string, n int) (time.Duration,
 	case <-req.done:
 	case <-req.lead:
 		l.mu.Lock()
-		batch := l.queue
-		l.queue = nil
+		batch := q.reqs
+		q.reqs = nil
 		l.mu.Unlock()
 		l.flush(key, batch)
 		l.mu.Lock()
-		if len(l.queue) == 0 {
-			l.running = false
+		if len(q.reqs) == 0 {
+			delete(l.queues, key)
 		} else {
-			close(l.queue[0].lead)
+			close(q.reqs[0].lead)
 		}
 		l.mu.Unlock()
 		<-req.done
@@ -199,7 +208,8 @@ func (l *kvLimiter) flush(key string, batch []*limitReq) {
 }
 
 func (l *kvLimiter) refund(ctx context.Context, key string, n int) error {
-	return l.move(ctx, key, []int{-n})[0].err
+	_, _, err := l.take(ctx, key, -n)
+	return err
 }
 
 // move shifts key's arrival time by each n in turn (n < 0 refunds), skipping

@@ -121,7 +121,7 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 	}
 	s.st.onConflict = s.met.conflicts.Inc
 	if s.st.limits != nil {
-		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now}
+		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now, batch: true}
 		if cfg.InviteRatePerSec > 0 {
 			s.guard.shared.interval = time.Duration(float64(time.Second) / cfg.InviteRatePerSec)
 		}
