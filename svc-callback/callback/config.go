@@ -65,7 +65,7 @@ const (
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultPublishTimeout  = 5 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
-	DefaultSeqCacheSize    = 65536
+	DefaultSeqCacheSize    = 16384
 	DefaultSeqCacheTTL     = 10 * time.Minute
 )
 
