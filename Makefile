@@ -3,11 +3,11 @@ GO      ?= go
 MODULES := pkg svc-edge svc-conference svc-callback deploy deploy/bench
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
-.PHONY: test unit-test cluster-test vet fmt-check run
+.PHONY: test unit-test cluster-test bench-smoke bench-floor bench-rpc bench-fanout bench-idle vet fmt-check run
 # Everything: formatting, vet, every module's tests with -race (the browser test,
 # the compose check and the load tool's smoke included), then the multi-process
 # fault test.
-test: fmt-check vet unit-test cluster-test
+test: fmt-check vet unit-test cluster-test bench-smoke
 
 unit-test:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -25,3 +25,17 @@ fmt-check:
 
 run:
 	$(GO) run ./deploy/local
+
+# The load tool (deploy/bench, docs/benchmarks.md). bench-smoke runs every
+# scenario for 10 s so the tool does not rot; the others are the full runs.
+bench-smoke:
+	$(GO) run ./deploy/bench all -duration 10s -floor-conc 1 -rates 1000 -invite-rates 50 \
+		-sim-latency 50ms -confs 100 -rate 200 -n 2000 -hold 10s -out artifacts/bench/smoke.json
+bench-floor:
+	$(GO) run ./deploy/bench floor
+bench-rpc:
+	$(GO) run ./deploy/bench rpc
+bench-fanout:
+	$(GO) run ./deploy/bench fanout
+bench-idle:
+	$(GO) run ./deploy/bench idle -n 5000,19900 -hold 60s
