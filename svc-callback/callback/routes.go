@@ -154,10 +154,11 @@ func (s *Server) handleCallback() http.Handler {
 		} else {
 			s.count(kind, outcomePublished)
 		}
-		if s.log.GetLevel() <= zerolog.InfoLevel {
-			log().Info().Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
-				Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
-		}
+		// The same fields as log() gives, without building a logger.
+		s.log.Info().Str("remote", hostOnly(r.RemoteAddr)).Str("kind", kind).
+			Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID).
+			Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
+			Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
 		w.Header()["Content-Type"] = ackContentType
 		_, _ = io.WriteString(w, Ack)
 	})
