@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"confapplet/svc-edge/edge"
+
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -466,5 +468,35 @@ func TestBrowser(t *testing.T) {
 
 	if issues := b.pageIssues(); len(issues) > 0 {
 		t.Errorf("page errors: %v", issues)
+	}
+}
+
+// TestBrowserConnectionToken: with EDGE_AUTH_SECRET set the edge admits only
+// signed connection tokens; the page takes its client id and token from its
+// URL (?client=…&token=…), connects with a good one, and keeps retrying
+// (never "open") with a bad one.
+func TestBrowserConnectionToken(t *testing.T) {
+	const secret = "browser-test-secret"
+	b := newBrowser(t)
+	s := startLocal(t, 20*time.Second, "EDGE_AUTH_SECRET="+secret)
+	const wait = 10 * time.Second
+
+	good := edge.SignToken(secret, "tok-client", time.Now().Add(time.Hour))
+	b.do("load with a good token", wait, chromedp.Navigate("http://"+s.edgeAddr+"/?client=tok-client&token="+good))
+	b.waitFor("connected", `document.querySelector('[data-testid=conn-status]').dataset.state === "open"`, wait)
+	b.do("create", wait, click(`[data-testid=create-conf]`))
+	b.waitFor("the conference id", `/^[0-9]{4,8}$/.test(document.querySelector('[data-testid=conf-id]').textContent)`, wait)
+
+	bad := edge.SignToken("another-secret", "tok-other", time.Now().Add(time.Hour))
+	b.do("load with a bad token", wait, chromedp.Navigate("http://"+s.edgeAddr+"/?client=tok-other&token="+bad))
+	b.waitFor("refused", `document.querySelector('[data-testid=conn-status]').dataset.state === "reconnecting"`, wait)
+	time.Sleep(time.Second)
+	if got := b.text("conn-text"); !strings.Contains(got, "Disconnected") {
+		t.Errorf("status with a bad token %q", got)
+	}
+	var state string
+	b.eval(`document.querySelector('[data-testid=conn-status]').dataset.state`, &state)
+	if state == "open" {
+		t.Error("connected with a token signed by another secret")
 	}
 }

@@ -95,7 +95,7 @@ type localProc struct {
 
 // startLocal runs the local stack with -temp on free ports and waits (at
 // most readyWithin) until the edge's /readyz answers 200.
-func startLocal(t *testing.T, readyWithin time.Duration) *localProc {
+func startLocal(t *testing.T, readyWithin time.Duration, env ...string) *localProc {
 	t.Helper()
 	bin := localBinary(t)
 	p := &localProc{t: t, dir: t.TempDir(), edgeAddr: freeAddr(t), simAddr: freeAddr(t), exited: make(chan error, 1)}
@@ -112,7 +112,7 @@ func startLocal(t *testing.T, readyWithin time.Duration) *localProc {
 	p.cmd.Dir = p.dir
 	// A clean environment: no YTX_* credentials can leak in and dial real,
 	// paid calls from a test.
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.dir, "TMPDIR=" + os.TempDir()}
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.dir, "TMPDIR=" + os.TempDir()}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {

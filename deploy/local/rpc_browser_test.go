@@ -33,7 +33,7 @@ const until = async (f) => { for (let i = 0; i < 400; i++) { if (f()) return; aw
 
 const out = { delivered: [], states: [] };
 try {
-  const c = new ConfClient({ base: "ws://edge.test:8080", clientId: "t-1", WebSocket: FakeWS, timeout: 5000 });
+  const c = new ConfClient({ base: "ws://edge.test:8080", clientId: "t-1", token: "1767225600.ab12", WebSocket: FakeWS, timeout: 5000 });
   c.addEventListener("notify", (e) => out.delivered.push(e.detail.method + ":" + (e.detail.params.seq ?? e.detail.params.to)));
   c.addEventListener("status", (e) => out.states.push(e.detail.state + (e.detail.code ? "/" + e.detail.code : "")));
   c.connect();
@@ -147,10 +147,10 @@ func TestRPCModuleInBrowser(t *testing.T) {
 	if !reflect.DeepEqual(got.Delivered, wantDelivered) {
 		t.Errorf("delivered %v\nwant      %v", got.Delivered, wantDelivered)
 	}
-	if got.FirstURL != "ws://edge.test:8080/client/t-1" {
+	if got.FirstURL != "ws://edge.test:8080/client/t-1?token=1767225600.ab12" {
 		t.Errorf("first URL %q", got.FirstURL)
 	}
-	if got.ResumeURL != "ws://edge.test:8080/client/t-1?resume=1234:2,5678:1" {
+	if got.ResumeURL != "ws://edge.test:8080/client/t-1?resume=1234:2,5678:1&token=1767225600.ab12" {
 		t.Errorf("resume URL %q", got.ResumeURL)
 	}
 	if got.Result["state"] != 1 || got.ErrorCode != 1002 {

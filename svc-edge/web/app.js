@@ -521,14 +521,25 @@ function logEvent(method, p) {
 
 // ---------- wiring ----------
 
-let clientId = store.get(KEY_CLIENT);
-if (!clientId || !/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) {
-  clientId = newClientId();
-  store.set(KEY_CLIENT, clientId);
-}
+// Page URL parameters, for deployments that need them: ?client=<id>&token=<token>
+// when the edge requires connection tokens (the operator's back end signs a
+// token for a client id and sends the browser here), ?operator=<token>.
 const params = new URLSearchParams(location.search);
+const validID = (id) => /^[A-Za-z0-9_-]{1,64}$/.test(id || "");
+let clientId = store.get(KEY_CLIENT);
+if (validID(params.get("client")) && params.get("client") !== clientId) {
+  clientId = params.get("client");
+  store.set(KEY_CONF, null); // the saved conference belonged to the other id
+}
+if (!validID(clientId)) clientId = newClientId();
+store.set(KEY_CLIENT, clientId);
 const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
-const client = new ConfClient({ base, clientId, operator: params.get("operator") || "" });
+const client = new ConfClient({
+  base,
+  clientId,
+  operator: params.get("operator") || "",
+  token: params.get("token") || "",
+});
 window.confapplet = { client, conf }; // for debugging and the browser test
 
 const saved = store.get(KEY_CONF);

@@ -112,6 +112,8 @@ export class ConfClient extends EventTarget {
    * @param {string} o.base      ws:// or wss:// origin of the edge
    * @param {string} o.clientId  stable client id
    * @param {string} [o.operator] optional operator token
+   * @param {string} [o.token] connection token (?token=<exp>.<mac>) for edges
+   *   that require one (EDGE_AUTH_SECRET); setToken replaces it before a reconnect
    * @param {number} [o.timeout] per-request timeout in ms (default 15000)
    * @param {function} [o.WebSocket] WebSocket constructor (tests)
    */
@@ -120,6 +122,7 @@ export class ConfClient extends EventTarget {
     this.base = o.base;
     this.clientId = o.clientId;
     this.operator = o.operator || "";
+    this.token = o.token || "";
     this.timeout = o.timeout || 15000;
     this.WS = o.WebSocket || globalThis.WebSocket;
     this.state = "closed";
@@ -141,6 +144,11 @@ export class ConfClient extends EventTarget {
     this.stopped = false;
     clearTimeout(this.timer);
     this.#open();
+  }
+
+  /** setToken sets the connection token used from the next connect on. */
+  setToken(token) {
+    this.token = token || "";
   }
 
   /** reconnectNow skips the current backoff wait. */
@@ -210,7 +218,7 @@ export class ConfClient extends EventTarget {
 
   #open() {
     this.waiting = false;
-    const url = buildURL(this.base, this.clientId, this.lastSeq, { operator: this.operator });
+    const url = buildURL(this.base, this.clientId, this.lastSeq, { operator: this.operator, token: this.token });
     this.#setState(this.everOpened ? "reconnecting" : "connecting", {});
     let ws;
     try {
