@@ -512,7 +512,14 @@ func (s *Service) confMute(mute bool) handlerFunc {
 		if e != nil {
 			return nil, e
 		}
-		if m := r.Members[req.CallID]; m == nil || terminal(m.State) {
+		m := r.Members[req.CallID]
+		if m == nil {
+			// Maybe a lagging replica (direct gets): ask the leader.
+			if lr, _, err := s.st.getLeader(c.ctx, req.ConfID); err == nil {
+				m = lr.Members[req.CallID]
+			}
+		}
+		if m == nil || terminal(m.State) {
 			return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
 		}
 		err := s.platform(c, command, func(ctx context.Context) error {
