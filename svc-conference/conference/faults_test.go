@@ -408,3 +408,39 @@ func simMemberState(e *env, confID, callID string) string {
 	}
 	return ""
 }
+
+// TestInviteNotRecordedRetryRecovers (item 3): once the state answers
+// again, a retry with the same idempotency key records the dialled member
+// and gets the callid, without dialling again.
+func TestInviteNotRecordedRetryRecovers(t *testing.T) {
+	shortAttempts(t)
+	e := newEnv(t, envOpts{})
+	f := &faultJS{}
+	if _, err := e.startFaulty(f, nil); err != nil {
+		t.Fatal(err)
+	}
+	confID := e.create("alice", 10)
+	req := contract.InviteJoinConfRequest{ConfID: confID, Number: "13812345678#13912345678", IdempotencyKey: "recovers"}
+	f.add(faultRule{bucket: contract.ConfBucket, op: "update", times: -1, err: jetstream.ErrNoStreamResponse})
+	cerr := e.fails(contract.CodeUnavailable, contract.MethodInviteJoinConf, hdr("alice", contract.HeaderDeadline, deadlineIn(6*time.Second)), req)
+	var data struct {
+		CallID string `json:"callid"`
+	}
+	mustJSON(t, cerr.Data, &data)
+	f.clear()
+	var callID string
+	mustJSON(t, e.must(contract.MethodInviteJoinConf, "alice", req), &callID)
+	if callID != data.CallID {
+		t.Fatalf("retry got %q, the dialled call is %q", callID, data.CallID)
+	}
+	if n := len(e.sim.Calls()); n != 2 {
+		t.Fatalf("dialled %d, want the 2 numbers once", n)
+	}
+	c := e.getConf("alice", confID)
+	if len(c.Members) != 2 {
+		t.Fatalf("members %+v", c.Members)
+	}
+	if _, ok := findMember(c, callID); !ok {
+		t.Fatalf("%s not recorded: %+v", callID, c.Members)
+	}
+}

@@ -151,6 +151,9 @@ func (s *Service) idempotent(c *call, key string, params any, fn func() (any, *c
 	resv, prev, err := s.idem.begin(c.ctx, idemKey(c.clientID, c.method, key), paramsHash(params))
 	if err != nil {
 		if e, ok := contract.AsError(err); ok {
+			if res, ok := s.recordDialled(c, e); ok {
+				return res, nil
+			}
 			return nil, e
 		}
 		return nil, s.internal(c, err)
@@ -398,6 +401,57 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 		code = contract.CodeUnavailable
 	}
 	return nil, contract.Errorf(code, "call %s was dialled but the conference state could not record it; do not invite again, QuitConf it if unwanted", first).WithData(data), true
+}
+
+// recordDialled handles the replay of an invitation that was dialled but
+// not recorded (its stored error carries "recorded": false and the
+// dialled calls): it records the members now, and if that works the retry
+// gets the first callid as its result, as the first request would have.
+// Nothing is dialled. ok is false when e is not such an error or the
+// members still cannot be recorded (the caller then replays e).
+func (s *Service) recordDialled(c *call, e *contract.Error) (json.RawMessage, bool) {
+	if c.method != contract.MethodInviteJoinConf || c.confID == "" || len(e.Data) == 0 {
+		return nil, false
+	}
+	var d struct {
+		CallID   string `json:"callid"`
+		Recorded *bool  `json:"recorded"`
+		Dialled  []struct {
+			Number string `json:"number"`
+			CallID string `json:"callid"`
+		} `json:"dialled"`
+	}
+	if json.Unmarshal(e.Data, &d) != nil || d.Recorded == nil || *d.Recorded || d.CallID == "" || len(d.Dialled) == 0 {
+		return nil, false
+	}
+	// Half the time left, at most 3 s: if the state is still unavailable
+	// the stored error must reach the caller in time.
+	wait := 3 * time.Second
+	if dl, ok := c.ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, wait)
+	defer cancel()
+	now := s.now().UTC()
+	err := s.st.update(ctx, c.confID, func(r *record) error {
+		changed := false
+		for _, m := range d.Dialled {
+			if r.Members[m.CallID] == nil {
+				r.Members[m.CallID] = &member{Number: m.Number, State: contract.MemberRinging, Invited: now}
+				changed = true
+			}
+		}
+		if !changed {
+			return errSkip
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false
+	}
+	c.log.Info().Str(logging.CallID, d.CallID).Msg("idempotent replay: invitation recorded now")
+	b, _ := json.Marshal(d.CallID)
+	return b, true
 }
 
 // recordAtLeast is how long dial keeps trying to record an invitation
