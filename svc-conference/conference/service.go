@@ -7,7 +7,8 @@
 // (one function per method), state.go (KV record), events.go (the events
 // consumer), guard.go (allow-list, rate limits), idempotency.go,
 // config.go (flags and environment), metrics.go, platform.go (the
-// platform seam and its Yuntongxun implementation), run.go (the process).
+// platform seam and its Yuntongxun implementation), jsretry.go (riding out
+// JetStream unavailability), run.go (the process).
 package conference
 
 import (
