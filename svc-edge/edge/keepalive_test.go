@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,5 +82,36 @@ func TestKeepAliveUnanswered(t *testing.T) {
 	}
 	if pings.Load() == 0 {
 		t.Error("no ping received")
+	}
+}
+
+// pongFrame takes only whole, masked, final pong frames with a short
+// payload; everything else is left to gorilla.
+func TestPongFrame(t *testing.T) {
+	mask := "\x01\x02\x03\x04"
+	for _, tc := range []struct {
+		name string
+		in   string
+		want int
+	}{
+		{"empty pong", "\x8a\x80" + mask, 6},
+		{"pong with payload", "\x8a\x82" + mask + "hi", 8},
+		{"pong then text", "\x8a\x80" + mask + "\x81\x80" + mask, 6},
+		{"unmasked pong", "\x8a\x00", 0},
+		{"pong without FIN", "\x0a\x80" + mask, 0},
+		{"pong with RSV1", "\xca\x80" + mask, 0},
+		{"pong, 16-bit length", "\x8a\xfe\x00\x7e" + mask, 0},
+		{"ping", "\x89\x80" + mask, 0},
+		{"text", "\x81\x82" + mask + "{}", 0},
+		{"close", "\x88\x80" + mask, 0},
+	} {
+		n, err := pongFrame(bufio.NewReader(strings.NewReader(tc.in)))
+		if err != nil || n != tc.want {
+			t.Errorf("%s: %d, %v; want %d", tc.name, n, err, tc.want)
+		}
+	}
+	// A pong cut short is an error (the peer went away mid-frame).
+	if _, err := pongFrame(bufio.NewReader(strings.NewReader("\x8a\x82" + mask + "h"))); err == nil {
+		t.Error("truncated pong: no error")
 	}
 }
