@@ -347,14 +347,12 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 	}
 	// The invitations must be recorded before the reply says so: a
 	// browser QuitConfs the callid it got, and QuitConf looks the member
-	// up. The write is retried through JetStream unavailability until the
-	// caller's deadline, but for at least recordAtLeast (the calls ring
-	// whether or not the caller still waits).
-	deadline := time.Now().Add(recordAtLeast)
-	if dl, ok := c.ctx.Deadline(); ok && dl.After(deadline) {
-		deadline = dl
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	// up. The write is retried through JetStream unavailability (see
+	// store.commit); the reply waits for it until shortly before the
+	// caller's deadline, so that a failure, with the callids, still
+	// reaches the caller. The write itself goes on in the background
+	// (store.writer, up to 10 s), whether or not the caller still waits.
+	ctx, cancel := replyContext(c.ctx)
 	defer cancel()
 	err := s.st.update(ctx, confID, func(r *record) error {
 		for i, o := range outs {
@@ -454,9 +452,16 @@ func (s *Service) recordDialled(c *call, e *contract.Error) (json.RawMessage, bo
 	return b, true
 }
 
-// recordAtLeast is how long dial keeps trying to record an invitation
-// when the caller's deadline is nearer.
-const recordAtLeast = 5 * time.Second
+// replyContext is ctx ending a little before ctx's deadline (a tenth of
+// the time left, at most 500 ms), so that what is decided when it ends
+// still reaches the caller in time.
+func replyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/10, 500*time.Millisecond)))
+}
 
 func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	var req contract.CallRequest
