@@ -583,12 +583,13 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 	s.watches[confID] = w
 	s.mu.Unlock()
 	h := s.srv.hub
-	if err := h.add(s.ctx, w); err != nil {
+	ctx := s.context()
+	if err := h.add(ctx, w); err != nil {
 		s.logError().Err(err).Str(logging.ConfID, confID).Msg("subscribe")
 		s.unwatch(confID)
 		return
 	}
-	if s.ctx.Err() != nil { // closed while subscribing: close() may have missed w
+	if ctx.Err() != nil { // closed while subscribing: close() may have missed w
 		h.remove(w)
 		return
 	}
@@ -596,8 +597,8 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 	if notify {
 		before = func(last uint64) { s.notify(contract.NotifyWatch, watchParams{ConfID: confID, Seq: last}) }
 	}
-	if err := h.replay(s.ctx, w, before); err != nil {
-		if s.ctx.Err() != nil {
+	if err := h.replay(ctx, w, before); err != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		// Never leave a silent gap: the client reconnects and resumes.

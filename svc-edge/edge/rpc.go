@@ -41,8 +41,8 @@ func (srv *Server) call(s *session, c jsonrpc.Call, reqID string) (result json.R
 // identity and deadline in headers and maps the outcome to JSON-RPC.
 func (srv *Server) request(s *session, method string, body []byte, reqID string) (json.RawMessage, *jsonrpc.Error) {
 	timeout := srv.cfg.Timeout(method)
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
-	defer cancel()
+	ctx, cancel := s.callContext(timeout)
+	defer s.endCall(cancel)
 	deadline, _ := ctx.Deadline()
 	msg := &nats.Msg{
 		Subject: contract.ServiceSubject(method),
@@ -114,7 +114,7 @@ func (srv *Server) watchConf(s *session, c jsonrpc.Call, reqID string) (json.Raw
 	if _, rerr := srv.request(s, contract.MethodAuthorizeWatch, body, reqID); rerr != nil {
 		return nil, rerr, nil
 	}
-	last, err := srv.hub.lastSeq(s.ctx, confID)
+	last, err := srv.hub.lastSeq(s.context(), confID)
 	if err != nil {
 		return nil, jsonrpc.CodeError(contract.CodeUnavailable, "events stream unavailable"), nil
 	}

@@ -33,12 +33,14 @@ type session struct {
 	t        Transport
 	nextPing int64 // unix nanoseconds; the pinger's, under srv.mu
 
-	// ctx is canceled when the session ends. It is set by the worker while
-	// it runs (nil otherwise) and only the worker's code reads it.
+	// ctx is the worker's context for watches and replays: made on first
+	// use (context), canceled when the session ends or the worker exits,
+	// nil otherwise. Only the worker's code reads it.
 	ctx context.Context
 
 	mu      sync.Mutex
-	cancel  context.CancelFunc // ctx's, while the worker runs
+	cancel  context.CancelFunc // ctx's
+	call    context.CancelFunc // the NATS request in flight (request), if any
 	queue   []job
 	running bool
 	closed  bool
@@ -111,21 +113,19 @@ func (s *session) enqueue(j job) {
 	}
 }
 
-// work runs the queue until it is empty. The calls' context lives as long
-// as the worker: close cancels it, and an idle session keeps none.
+// work runs the queue until it is empty.
 func (s *session) work() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s.mu.Lock()
-	s.ctx, s.cancel = ctx, cancel
-	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		if s.closed || len(s.queue) == 0 {
 			s.running = false
 			s.queue = nil
-			s.ctx, s.cancel = nil, nil
+			cancel := s.cancel
+			s.ctx, s.cancel = nil, nil // an idle session keeps no context
 			s.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
 			return
 		}
 		j := s.queue[0]
@@ -149,7 +149,7 @@ func (s *session) run(j job) {
 	s.mu.Unlock()
 	start := time.Now()
 	result, rerr, after := s.srv.call(s, c, reqID)
-	if s.ctx.Err() != nil {
+	if s.isClosed() {
 		return // the session ended meanwhile: nobody to answer
 	}
 	out := "ok"
@@ -187,14 +187,61 @@ func (s *session) close() {
 	s.queue = nil
 	ws := s.watches
 	s.watches = nil
-	cancel := s.cancel
+	cancel, call := s.cancel, s.call
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
+	if call != nil {
+		call()
+	}
 	for _, w := range ws {
 		s.srv.hub.remove(w)
 	}
+}
+
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// context returns the worker's context (watches, replays), canceled when
+// the session ends. Worker only.
+func (s *session) context() context.Context {
+	if s.ctx == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.mu.Lock()
+		if s.closed {
+			cancel()
+		}
+		s.ctx, s.cancel = ctx, cancel
+		s.mu.Unlock()
+	}
+	return s.ctx
+}
+
+// callContext is the context of one NATS request of the worker: its own
+// deadline, and canceled by close. It is not derived from the worker's
+// context, so the request path makes no context tree. The caller must call
+// endCall(cancel).
+func (s *session) callContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	s.mu.Lock()
+	if s.closed {
+		cancel()
+	} else {
+		s.call = cancel
+	}
+	s.mu.Unlock()
+	return ctx, cancel
+}
+
+func (s *session) endCall(cancel context.CancelFunc) {
+	s.mu.Lock()
+	s.call = nil
+	s.mu.Unlock()
+	cancel()
 }
 
 // notify queues a notification built here (not a shared event).
