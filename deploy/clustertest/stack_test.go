@@ -174,8 +174,8 @@ func startStack(t *testing.T) *stack {
 
 	simPort := freePort(t)
 	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
-	// One instance after the other: two instances creating the same R3 KV
-	// bucket at once on a fresh cluster both time out (see docs/operations.md).
+	// Both instances start at once, as compose starts them: creating the same
+	// R3 buckets together on a fresh cluster must not fail either of them.
 	for i := 1; i <= 2; i++ {
 		port := freePort(t)
 		c := &svc{httpPort: port, proc: newProc(fmt.Sprintf("svc-conference-%d", i), confBin, dir, nil, common(map[string]string{
@@ -194,7 +194,9 @@ func startStack(t *testing.T) *stack {
 		}))}
 		st.confs = append(st.confs, c)
 		c.start(t)
-		c.waitReady(t, 30*time.Second)
+	}
+	for _, c := range st.confs {
+		c.waitReady(t, 60*time.Second)
 	}
 
 	for i := 1; i <= 2; i++ {
