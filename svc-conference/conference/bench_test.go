@@ -76,3 +76,32 @@ func benchInvite(b *testing.B, mod func(*Config)) {
 		b.Fatalf("simulator dialled %d, want %d", got, b.N)
 	}
 }
+
+// BenchmarkQueryConfState is one caller's serial QueryConfState round
+// trips over NATS (the path the rpc bench's closed loop measures, without
+// the edge): with -cpuprofile it shows the per-request costs.
+//
+//	go test -run '^$' -bench QueryConfState -benchtime 20000x -cpuprofile /tmp/q.prof ./svc-conference/conference/
+func BenchmarkQueryConfState(b *testing.B) {
+	e := newEnv(b, envOpts{})
+	e.start(nil)
+	confID := e.create("bench", 10)
+	body, _ := json.Marshal(contract.ConfRequest{ConfID: confID})
+	h := hdr("bench")
+	subj := contract.ServiceSubject(contract.MethodQueryConfState)
+	lat := make([]time.Duration, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		m, err := e.nc.RequestMsg(&nats.Msg{Subject: subj, Header: h, Data: body}, 5*time.Second)
+		lat[i] = time.Since(t0)
+		if err != nil || m.Header.Get(micro.ErrorCodeHeader) != "" {
+			b.Fatalf("QueryConfState: %v %v", err, m)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}

@@ -82,8 +82,13 @@ type Config struct {
 	ShutdownGrace     time.Duration
 	// StartTimeout bounds New's retries of creating or binding the KV
 	// buckets, the events stream and its consumer (each attempt is short).
-	StartTimeout         time.Duration
-	Healthcheck          bool // -healthcheck: GET /healthz and exit 0/1
+	StartTimeout time.Duration
+	// ViewMaxRecords bounds the in-memory view of the conferences bucket
+	// the read methods answer from (view.go); 0 turns the view off (every
+	// read is a KV get).
+	ViewMaxRecords       int
+	Healthcheck          bool   // -healthcheck: GET /healthz and exit 0/1
+	Pprof                string // -pprof / CONF_PPROF: listen address of Go's profiles; "" = off
 	InstanceName         string
 	compiledAllowNumbers []*regexp.Regexp
 }
@@ -125,6 +130,7 @@ func DefaultConfig() Config {
 		MinMemberLimit:       3,
 		ShutdownGrace:        10 * time.Second,
 		StartTimeout:         time.Minute,
+		ViewMaxRecords:       100000,
 	}
 }
 
@@ -215,6 +221,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace <= 0 {
 		bad("shutdown-grace must be > 0")
 	}
+	if c.ViewMaxRecords < 0 {
+		bad("view-max-records must be ≥ 0 (0 disables the view)")
+	}
 	if c.StartTimeout <= 0 {
 		bad("start-timeout must be > 0")
 	}
@@ -286,6 +295,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	dur(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown")
 	str(&c.InstanceName, "instance", "", "instance name in logs and NATS connection name (default: host name)")
 	dur(&c.StartTimeout, "start-timeout", "how long start-up may keep retrying to create or bind the KV buckets, the events stream and the consumer")
+	num(&c.ViewMaxRecords, "view-max-records", "conference records held in memory for the read methods (QueryConfState, GetConf, AuthorizeWatch); 0 disables the view")
+	str(&c.Pprof, "pprof", "", "listen address for /debug/pprof/ (e.g. 127.0.0.1:6062); empty = off")
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET /healthz of a running instance and exit 0 (healthy) or 1")
 	envName := func(flagName string) string {
 		if name := env[flagName]; name != "" {

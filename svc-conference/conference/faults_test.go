@@ -233,7 +233,8 @@ func TestJetStreamUnavailableIsRetryable(t *testing.T) {
 	shortAttempts(t)
 	e := newEnv(t, envOpts{})
 	f := &faultJS{}
-	if _, err := e.startFaulty(f, nil); err != nil {
+	svc, err := e.startFaulty(f, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	confID := e.create("alice", 10)
@@ -269,9 +270,20 @@ func TestJetStreamUnavailableIsRetryable(t *testing.T) {
 		t.Fatalf("replay %q (first %q), dialled %d", again, callID, len(e.sim.Calls()))
 	}
 
-	// Reads: unavailable, not internal.
+	// Reads of the KV: unavailable, not internal. The read methods answer
+	// from the in-memory view meanwhile (view.go); a read-modify-write
+	// method reads the KV.
 	f.add(faultRule{bucket: contract.ConfBucket, op: "get", times: -1, err: nats.ErrNoResponders})
-	for _, m := range []string{contract.MethodGetConf, contract.MethodQueryConfState, contract.MethodDismissConf} {
+	e.fails(contract.CodeUnavailable, contract.MethodDismissConf, hdr("alice", contract.HeaderDeadline, deadlineIn(time.Second)), contract.ConfRequest{ConfID: confID})
+	for _, m := range []string{contract.MethodGetConf, contract.MethodQueryConfState} {
+		e.must(m, "alice", contract.ConfRequest{ConfID: confID})
+	}
+	// With the view off they read the KV: unavailable too.
+	svc.Stop()
+	if _, err := e.startFaulty(f, func(c *Config) { c.ViewMaxRecords = 0 }); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{contract.MethodGetConf, contract.MethodQueryConfState} {
 		e.fails(contract.CodeUnavailable, m, hdr("alice", contract.HeaderDeadline, deadlineIn(time.Second)), contract.ConfRequest{ConfID: confID})
 	}
 	f.clear()

@@ -74,6 +74,23 @@ func (s *Service) loadOwned(c *call, confID string) (*record, *contract.Error) {
 	return r, s.authorize(c, r)
 }
 
+// readOwned is loadOwned for the read methods: the record may come from
+// the in-memory view (store.read).
+func (s *Service) readOwned(c *call, confID string) (*record, *contract.Error) {
+	if e := checkConfID(confID); e != nil {
+		return nil, e
+	}
+	c.withConf(confID)
+	r, err := s.st.read(c.ctx, confID)
+	if errors.Is(err, errNoRecord) {
+		return nil, contract.Errorf(contract.CodeConfNotFound, "conference %s not found", confID)
+	}
+	if err != nil {
+		return nil, s.internal(c, err)
+	}
+	return r, s.authorize(c, r)
+}
+
 // withConf adds conf_id to the call's log fields, once.
 func (c *call) withConf(confID string) {
 	if c.confID == "" {
@@ -520,7 +537,7 @@ func (s *Service) queryConfState(c *call) (any, *contract.Error) {
 	if e := checkConfID(req.ConfID); e != nil {
 		return nil, e
 	}
-	r, _, err := s.st.get(c.ctx, req.ConfID)
+	r, err := s.st.read(c.ctx, req.ConfID)
 	if err == nil {
 		return contract.ConfState{State: r.State, Count: r.count()}, nil
 	}
@@ -547,7 +564,7 @@ func (s *Service) getConf(c *call) (any, *contract.Error) {
 	if e := decode(c, &req); e != nil {
 		return nil, e
 	}
-	r, e := s.loadOwned(c, req.ConfID)
+	r, e := s.readOwned(c, req.ConfID)
 	if e != nil {
 		return nil, e
 	}
@@ -653,7 +670,7 @@ func (s *Service) authorizeWatch(c *call) (any, *contract.Error) {
 	if e := decode(c, &req); e != nil {
 		return nil, e
 	}
-	_, e := s.loadOwned(c, req.ConfID)
+	_, e := s.readOwned(c, req.ConfID)
 	if e != nil {
 		return nil, e
 	}

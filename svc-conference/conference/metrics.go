@@ -17,6 +17,7 @@ type metrics struct {
 	refusals  *prometheus.CounterVec   // reason
 	idem      *prometheus.CounterVec   // outcome
 	conflicts prometheus.Counter
+	viewReads *prometheus.CounterVec // outcome: hit (answered from the view), kv (read from the KV)
 }
 
 func newMetrics() *metrics {
@@ -56,8 +57,12 @@ func newMetrics() *metrics {
 			Namespace: "confapplet", Subsystem: "conference", Name: "kv_revision_conflicts_total",
 			Help: "Conference record updates retried after a revision conflict.",
 		}),
+		viewReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "view_reads_total",
+			Help: "Record reads of the read methods: hit (answered from the in-memory view) or kv (the view could not answer).",
+		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.platform, m.events, m.refusals, m.idem, m.conflicts,
+	m.reg.MustRegister(m.viewReads, m.requests, m.duration, m.inflight, m.platform, m.events, m.refusals, m.idem, m.conflicts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -65,6 +65,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if cfg.Pprof != "" {
+		stopPprof, err := servePprof(cfg.Pprof, log)
+		if err != nil {
+			svc.Stop()
+			return err
+		}
+		defer stopPprof()
+	}
 	var srv *http.Server
 	httpErr := make(chan error, 1)
 	if cfg.HTTPAddr != "" {

@@ -47,13 +47,14 @@ type Service struct {
 	svc   micro.Service
 	now   func() time.Time
 
-	sem    chan struct{} // bounded worker pool of the methods that call the platform
-	fast   chan struct{} // pool of the methods that only read the state
-	mu     sync.Mutex    // guards closed and wg.Add
-	closed bool
-	wg     sync.WaitGroup
-	base   context.Context // cancelled when in-flight requests must give up
-	cancel context.CancelFunc
+	sem     chan struct{} // bounded worker pool of the methods that call the platform
+	fast    chan struct{} // pool of the methods that only read the state
+	mu      sync.Mutex    // guards closed and wg.Add
+	closed  bool
+	closing atomic.Bool // closed, read without the lock (the inline read path)
+	wg      sync.WaitGroup
+	base    context.Context // cancelled when in-flight requests must give up
+	cancel  context.CancelFunc
 
 	stats    map[string]*endpointStats
 	stopOnce sync.Once
@@ -121,6 +122,18 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 		return nil, err
 	}
 	s.st.onConflict = s.met.conflicts.Inc
+	if cfg.ViewMaxRecords > 0 {
+		decode := func(key string, rev uint64, value []byte) (*record, error) {
+			if r := s.st.cached(key, rev); r != nil {
+				return r, nil // written by this instance: already decoded
+			}
+			return decodeRecord(value)
+		}
+		if s.st.view, err = startView(ctx, s.st.confs, cfg.ViewMaxRecords, log.With().Str("part", "view").Logger(),
+			decode, s.met.viewReads.WithLabelValues("hit"), s.met.viewReads.WithLabelValues("kv")); err != nil {
+			return nil, fmt.Errorf("conferences view: %w", err)
+		}
+	}
 	if s.st.limits != nil {
 		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now, batch: true}
 		if cfg.InviteRatePerSec > 0 {
@@ -136,10 +149,12 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 	s.idem = &idempotency{kv: s.st.idem, stale: cfg.IdempotencyStale, instance: cfg.InstanceName, now: time.Now,
 		hits: func(o string) { s.met.idem.WithLabelValues(o).Inc() }}
 	if s.cons, err = startConsumer(ctx, js, s.st, cfg, log.With().Str("part", "events").Logger(), s.met); err != nil {
+		s.st.view.stop()
 		return nil, err
 	}
 	if err := s.register(); err != nil {
 		s.cons.close()
+		s.st.view.stop()
 		return nil, err
 	}
 	// The endpoints' subscriptions reach the server before New returns.
@@ -253,6 +268,7 @@ func (s *Service) Stop() {
 	s.mu.Lock()
 	already := s.closed
 	s.closed = true
+	s.closing.Store(true)
 	s.mu.Unlock()
 	if already {
 		return
@@ -274,6 +290,7 @@ func (s *Service) Stop() {
 	s.cancel()
 	s.cons.close()
 	s.st.wait()
+	s.st.view.stop()
 	s.stopOnce.Do(func() { close(s.done) })
 	s.log.Info().Msg("conference service stopped")
 }
@@ -291,7 +308,11 @@ func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
 		// platform calls, nor the other way round.
 		pool = s.fast
 	}
+	inline := s.fastRead(method) // nil: none
 	return micro.HandlerFunc(func(req micro.Request) {
+		if inline != nil && inline(req) {
+			return // answered from the view (fastread.go)
+		}
 		start := time.Now()
 		deadline := start.Add(s.cfg.methodTimeout(method))
 		if v := req.Headers().Get(contract.HeaderDeadline); v != "" {

@@ -136,6 +136,10 @@ type store struct {
 	// owner key is removed by purging its subject, so no delete marker
 	// stays behind to be listed.
 	ownersStream jetstream.Stream
+
+	// view is the in-memory copy of confs the read methods use (nil: off);
+	// every write of confs is registered with it (read your own writes).
+	view *confView
 }
 
 // wait returns when no write is in progress.
@@ -210,6 +214,19 @@ func (s *store) get(ctx context.Context, confID string) (*record, uint64, error)
 		return err
 	})
 	return s.decode(confID, e, err)
+}
+
+// read is get answered from the view when it can (see confView.lookup);
+// for the read methods only, never for a read-modify-write. An absence in
+// the view is confirmed with a KV read: a record another instance created a
+// moment ago (CreateConf, then AuthorizeWatch on another instance) may not
+// have reached this instance's watcher yet.
+func (s *store) read(ctx context.Context, confID string) (*record, error) {
+	if r, ok := s.view.lookup(confID); ok && r != nil {
+		return r, nil
+	}
+	r, _, err := s.get(ctx, confID)
+	return r, err
 }
 
 // getLeader is get answered by the bucket's stream leader. KV buckets
@@ -357,13 +374,17 @@ func (s *store) create(ctx context.Context, r *record) error {
 			if err == nil {
 				var cur record
 				if json.Unmarshal(e.Value(), &cur) == nil && cur.Owner == r.Owner && cur.Created.Equal(r.Created) {
+					s.view.wrote(r.ConfID, e.Revision())
 					return nil
 				}
 			} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 				return err
 			}
 		}
-		_, err := s.confs.Put(ctx, r.ConfID, b)
+		rev, err := s.confs.Put(ctx, r.ConfID, b)
+		if err == nil {
+			s.view.wrote(r.ConfID, rev)
+		}
 		return err
 	})
 	if err != nil {
@@ -470,8 +491,9 @@ func (s *store) writer(confID string, q *confQueue) {
 func (s *store) commit(ctx context.Context, confID string, batch []*op) []error {
 	errs := make([]error, len(batch))
 	var (
-		removing   *record // a delete was sent but not confirmed
-		removeErrs []error // the outcomes that go with it
+		removing    *record // a delete was sent but not confirmed
+		removingRev uint64  // the revision it removed
+		removeErrs  []error // the outcomes that go with it
 	)
 	fill := func(err error) []error {
 		for i := range errs {
@@ -500,6 +522,7 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 			// The delete of the attempt before was stored after all:
 			// finish it.
 			s.forget(confID)
+			s.view.deleted(confID, removingRev)
 			if err := s.removeOwner(ctx, removing.Owner, confID); err != nil {
 				return fill(err)
 			}
@@ -536,13 +559,14 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 				continue
 			}
 			if retryWrite(ctx, err) {
-				removing, removeErrs = r, slices.Clone(errs)
+				removing, removingRev, removeErrs = r, rev, slices.Clone(errs)
 				continue
 			}
 			if err != nil {
 				return fill(fmt.Errorf("kv delete %s: %w", confID, err))
 			}
 			s.forget(confID)
+			s.view.deleted(confID, rev)
 			if err := s.removeOwner(ctx, r.Owner, confID); err != nil {
 				return fill(err)
 			}
@@ -571,6 +595,7 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 			return fill(fmt.Errorf("kv update %s: %w", confID, err))
 		}
 		s.remember(confID, nrev, r)
+		s.view.wrote(confID, nrev)
 		return errs
 	}
 }

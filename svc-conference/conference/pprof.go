@@ -1,0 +1,80 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// servePprof serves Go's profiles on addr (flag -pprof, off by default):
+//
+//	/debug/pprof/profile?seconds=N   CPU profile (default 30 s, at most 5 min)
+//	/debug/pprof/<name>?debug=N      heap, allocs, goroutine, mutex, block, threadcreate
+//
+// on a listener of its own (never the ops port), with handlers of its
+// own: net/http/pprof is not imported, as it registers on
+// http.DefaultServeMux for the whole process (the local stack runs every
+// service in one). The returned func closes it.
+func servePprof(addr string, log zerolog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		secs, _ := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if secs <= 0 {
+			secs = 30
+		}
+		secs = min(secs, 300)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="profile"`)
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		select {
+		case <-time.After(time.Duration(secs) * time.Second):
+		case <-r.Context().Done():
+		}
+		pprof.StopCPUProfile()
+	})
+	mux.HandleFunc("GET /debug/pprof/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p := pprof.Lookup(r.PathValue("name"))
+		if p == nil {
+			var names []string
+			for _, p := range pprof.Profiles() {
+				names = append(names, p.Name())
+			}
+			http.Error(w, "unknown profile; have: profile "+strings.Join(names, " "), http.StatusNotFound)
+			return
+		}
+		debug, _ := strconv.Atoi(r.URL.Query().Get("debug"))
+		if debug > 0 {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		} else {
+			w.Header().Set("Content-Type", "application/octet-stream")
+		}
+		_ = p.WriteTo(w, debug)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn().Err(err).Msg("pprof server")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("pprof endpoints on")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
