@@ -63,7 +63,7 @@ func (s *Service) fastRead(method string) func(micro.Request) bool {
 		if !ok {
 			return false
 		}
-		r, ok := s.st.view.lookup(confID)
+		r, ok := s.st.view.lookupBytes(confID)
 		if !ok || r == nil {
 			return false
 		}
@@ -92,6 +92,7 @@ func (s *Service) fastRead(method string) func(micro.Request) bool {
 				s.log.Warn().Err(err).Msg("reply not sent")
 			}
 		}
+		s.st.view.hits.Inc()
 		okCount.Inc()
 		duration.Observe(time.Since(start).Seconds())
 		return true
@@ -125,7 +126,7 @@ func validClientID(id string) bool {
 // confIDBody reads a body that is exactly {"confid":"<4–8 digits>"}
 // (JSON whitespace allowed between tokens). ok is false for anything else,
 // which the strict decoder of the ordinary path then judges.
-func confIDBody(b []byte) (string, bool) {
+func confIDBody(b []byte) ([]byte, bool) {
 	i := 0
 	ws := func() {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
@@ -141,7 +142,7 @@ func confIDBody(b []byte) (string, bool) {
 		return true
 	}
 	if !lit("{") || !lit(`"confid"`) || !lit(":") || !lit(`"`) {
-		return "", false
+		return nil, false
 	}
 	j := i
 	for j < len(b) && '0' <= b[j] && b[j] <= '9' {
@@ -149,12 +150,12 @@ func confIDBody(b []byte) (string, bool) {
 	}
 	n := j - i
 	if n < 4 || n > 8 || j >= len(b) || b[j] != '"' {
-		return "", false
+		return nil, false
 	}
-	id := string(b[i:j])
+	id := b[i:j]
 	i = j + 1
 	if !lit("}") {
-		return "", false
+		return nil, false
 	}
 	ws()
 	return id, i == len(b)

@@ -223,7 +223,11 @@ func (s *store) get(ctx context.Context, confID string) (*record, uint64, error)
 // have reached this instance's watcher yet.
 func (s *store) read(ctx context.Context, confID string) (*record, error) {
 	if r, ok := s.view.lookup(confID); ok && r != nil {
+		s.view.hits.Inc()
 		return r, nil
+	}
+	if s.view != nil {
+		s.view.misses.Inc()
 	}
 	r, _, err := s.get(ctx, confID)
 	return r, err

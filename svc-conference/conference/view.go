@@ -50,6 +50,8 @@ type confView struct {
 	done   chan struct{}
 	decode func(key string, rev uint64, value []byte) (*record, error)
 
+	// hits and misses count the read methods' reads answered from the view
+	// and those that went to the KV (counted by the callers of lookup).
 	hits, misses prometheus.Counter
 }
 
@@ -193,24 +195,24 @@ func (v *confView) add(key string, w ownWrite) {
 // the view full): the caller reads the KV. r == nil with ok means no such
 // record. r is shared: callers must not change it.
 func (v *confView) lookup(key string) (r *record, ok bool) {
+	return v.lookupBytes([]byte(key))
+}
+
+// lookupBytes is lookup of a key given as bytes (no string allocated).
+func (v *confView) lookupBytes(key []byte) (r *record, ok bool) {
 	if v == nil || !v.synced.Load() {
 		return nil, false
 	}
 	v.mu.RLock()
-	r = v.recs[key]
+	r = v.recs[string(key)]
 	ok = v.seen >= v.behind
-	if _, pend := v.pending[key]; pend {
+	if _, pend := v.pending[string(key)]; pend {
 		ok = false
 	}
 	if r == nil && v.full {
 		ok = false
 	}
 	v.mu.RUnlock()
-	if ok {
-		v.hits.Inc()
-	} else {
-		v.misses.Inc()
-	}
 	return r, ok
 }
 

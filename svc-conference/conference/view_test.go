@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/natsembed"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -294,7 +295,7 @@ func TestFastReadParsing(t *testing.T) {
 		``:                              "",
 	} {
 		got, ok := confIDBody([]byte(body))
-		if ok != (want != "") || ok && got != want {
+		if ok != (want != "") || ok && string(got) != want {
 			t.Errorf("confIDBody(%q) = %q %v, want %q", body, got, ok, want)
 		}
 	}
@@ -309,4 +310,37 @@ func TestFastReadParsing(t *testing.T) {
 			t.Errorf("appendConfState %s, want %s", got, want)
 		}
 	}
+}
+
+// TestViewSurvivesNATSRestart: after NATS restarts (same store) the view
+// follows the bucket again, it does not silently fall back to KV reads.
+func TestViewSurvivesNATSRestart(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	svc := e.start(nil)
+	confID := e.create("alice", 10)
+	e.ns = natsembed.Restart(t, e.ns)
+	eventually(t, "reconnected", func() bool { return e.nc.IsConnected() })
+	eventually(t, "service answers again", func() bool {
+		_, err := e.nc.Request(contract.ServiceSubject(contract.MethodListOwned), nil, time.Second)
+		return err == nil
+	})
+	kv, err := e.js.KeyValue(context.Background(), contract.ConfBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, err := kv.Get(context.Background(), confID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record
+	mustJSON(t, ent.Value(), &r)
+	r.State = contract.StateActive
+	b, _ := json.Marshal(r)
+	if _, err := kv.Update(context.Background(), confID, b, ent.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "view follows after the restart", func() bool {
+		r, ok := svc.st.view.lookup(confID)
+		return ok && r != nil && r.State == contract.StateActive
+	})
 }
