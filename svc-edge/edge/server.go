@@ -311,6 +311,8 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	alive := srv.cfg.PingInterval + srv.cfg.PongWait
 	_ = conn.SetReadDeadline(time.Now().Add(alive))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(alive)) })
+	conn.SetPingHandler(t.onPing)
+	conn.SetCloseHandler(t.onClose)
 	go srv.serveConn(conn, hj.br, s, t)
 }
 
