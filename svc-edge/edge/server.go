@@ -264,8 +264,13 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// wg.Add under mu, before Shutdown sets closing: never concurrent with
+	// Shutdown's wg.Wait.
 	srv.mu.Lock()
 	closing := srv.closing
+	if !closing {
+		srv.wg.Add(1)
+	}
 	srv.mu.Unlock()
 	if closing {
 		srv.metrics.rejected.WithLabelValues("shutting_down").Inc()
@@ -274,6 +279,7 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if n := srv.conns.Add(1); n > int64(srv.cfg.MaxConns) {
 		srv.conns.Add(-1)
+		srv.wg.Done()
 		srv.metrics.rejected.WithLabelValues("max_conns").Inc()
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
@@ -282,11 +288,11 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn, err := srv.ws.Upgrade(hj, r, nil)
 	if err != nil {
 		srv.conns.Add(-1)
+		srv.wg.Done()
 		return // Upgrade answered
 	}
 	srv.metrics.conns.Inc()
 	srv.metrics.connsTotal.Inc()
-	srv.wg.Add(1)
 
 	// Set up here, on the HTTP handler's goroutine (its stack is large
 	// anyway and ends with this function): the reader goroutine started
