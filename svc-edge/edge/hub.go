@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,10 @@ import (
 // One core NATS subscription per conference per edge process, shared by all
 // its watchers and reference-counted (released with the last watcher). A
 // message on conf.<id>.events is only a doorbell: the events themselves are
-// read from the stream CONF_EVENTS (direct get, next message on the subject
-// after a per-conference cursor), because core subscribers also see
+// read from the stream CONF_EVENTS (when the doorbell announces the one
+// event after the last fanned out: the subject's last message, checked to
+// be that event; else direct get, next message on the subject after a
+// per-conference cursor), because core subscribers also see
 // publishes that JetStream refused or de-duplicated (platform retries, lost
 // optimistic-sequence races), which carry a seq that is not the stored one.
 // Each stored event is decoded and encoded into its notification ONCE, and
@@ -54,7 +57,8 @@ type hub struct {
 	streamMu sync.Mutex
 	stream   jetstream.Stream
 
-	reads atomic.Int64 // events read from the stream (tests)
+	reads     atomic.Int64 // events read from the stream (tests)
+	fastReads atomic.Int64 // of which by lastIf (tests)
 }
 
 // confSub is the edge's subscription to one conference.
@@ -163,11 +167,7 @@ func (h *hub) dispatch() {
 			cs := h.confs[id]
 			h.mu.Unlock()
 			if cs != nil {
-				var ev struct {
-					Seq uint64 `json:"seq"`
-				}
-				_ = json.Unmarshal(m.Data, &ev)
-				cs.announce(ev.Seq)
+				cs.announce(doorbellSeq(m))
 			}
 		}
 	}
@@ -240,6 +240,51 @@ func (h *hub) next(ctx context.Context, confID string, from uint64) (*jetstream.
 		return nil, err
 	}
 	return st.GetMsg(ctx, from, jetstream.WithGetMsgSubject(contract.EventsSubject(confID)))
+}
+
+// headerEventSeq is the header svc-callback sets on every stored event: its
+// per-conference seq.
+const headerEventSeq = "Confapplet-Event-Seq"
+
+// lastIf is the live fetch's fast path, for the common case of one new
+// event announced: the last event stored for confID (an indexed lookup,
+// where next scans the stream from a position), if it is event seq, stored
+// after stream sequence after, with its notification; else nil (the caller
+// reads with next).
+func (h *hub) lastIf(ctx context.Context, confID string, seq, after uint64) (*jetstream.RawStreamMsg, uint64, []byte) {
+	st, err := h.events(ctx)
+	if err != nil {
+		return nil, 0, nil
+	}
+	m, err := st.GetLastMsgForSubject(ctx, contract.EventsSubject(confID))
+	if err != nil || m.Sequence <= after {
+		return nil, 0, nil
+	}
+	if v := m.Header.Get(headerEventSeq); v != "" && v != strconv.FormatUint(seq, 10) {
+		return nil, 0, nil
+	}
+	got, msg, err := encodeEvent(m.Data)
+	if err != nil || got != seq {
+		return nil, 0, nil
+	}
+	h.reads.Add(1)
+	h.fastReads.Add(1)
+	return m, got, msg
+}
+
+// doorbellSeq is the event seq a doorbell announces (0 if unreadable): the
+// header, else the event's seq field.
+func doorbellSeq(m *nats.Msg) uint64 {
+	if v := m.Header.Get(headerEventSeq); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	var ev struct {
+		Seq uint64 `json:"seq"`
+	}
+	_ = json.Unmarshal(m.Data, &ev)
+	return ev.Seq
 }
 
 // encodeEvent decodes a stored event and encodes its notification.
@@ -388,9 +433,30 @@ func (cs *confSub) fetch() {
 		cur := cs.cursor
 		cs.mu.Unlock()
 		retry := false
+		hit := false // the last event came from the fast path
 		for {
+			cs.mu.Lock()
+			expect := cs.lastSeq + 1
+			fast := cs.want == expect
+			more := cs.want > cs.lastSeq
+			cs.mu.Unlock()
+			if hit && !more {
+				// Every event announced is fanned out; one announced
+				// later, or a doorbell without seq, rings again.
+				break
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
-			m, err := h.next(ctx, cs.confID, cur+1)
+			var m *jetstream.RawStreamMsg
+			var seq uint64
+			var msg []byte
+			var err error
+			if fast {
+				m, seq, msg = h.lastIf(ctx, cs.confID, expect, cur)
+			}
+			hit = m != nil
+			if !hit {
+				m, err = h.next(ctx, cs.confID, cur+1)
+			}
 			cancel()
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				break
@@ -403,7 +469,9 @@ func (cs *confSub) fetch() {
 			}
 			cur = m.Sequence
 			h.metrics.eventsIn.Inc()
-			seq, msg, err := encodeEvent(m.Data)
+			if !hit {
+				seq, msg, err = encodeEvent(m.Data)
+			}
 			if err == nil {
 				cs.remember(seq, cur)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -258,5 +259,45 @@ func TestReplayStartsNearResumePoint(t *testing.T) {
 	wantSeqs(t, "b", b.events(3), 58)
 	if n := ed.srv.hub.reads.Load() - before; n > 5 {
 		t.Fatalf("resume of 3 events read %d messages from the stream", n)
+	}
+}
+
+// Live events announced one at a time are read with the subject's last
+// message (the fast path), with or without the seq header, and a doorbell
+// whose header does not match falls back to the ordinary read.
+func TestLiveFetchFastPath(t *testing.T) {
+	e := newEnv(t)
+	e.ownedBy(map[string][]string{"a": {"5555"}})
+	ed := e.edge(nil)
+	a := dial(t, ed.url, "a", "")
+	a.notification(contract.NotifyWatch)
+	pubHeader := func(seq uint64, header string) {
+		ev := contract.Event{Kind: contract.KindJoined, ConfID: "5555", CallID: "c", Number: "1", Time: "20260101120000",
+			Received: time.Now().UTC(), Seq: seq}
+		b, _ := json.Marshal(ev)
+		m := nats.NewMsg(contract.EventsSubject("5555"))
+		m.Data = b
+		m.Header.Set(headerEventSeq, header)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := e.js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for s := uint64(1); s <= 20; s++ {
+		switch {
+		case s%5 == 0:
+			pubHeader(s, "x") // a wrong header: never the fast path
+		case s%2 == 0:
+			pubHeader(s, strconv.FormatUint(s, 10))
+		default:
+			e.publish("5555", s, contract.KindJoined)
+		}
+		wantSeqs(t, "a", a.events(1), s)
+	}
+	if n := ed.srv.hub.fastReads.Load(); n == 0 || n > 16 {
+		t.Fatalf("%d of 20 events by the fast path", n)
+	} else {
+		t.Logf("%d of 20 events by the fast path", n)
 	}
 }
