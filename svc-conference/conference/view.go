@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -45,9 +46,13 @@ type confView struct {
 	full    bool   // a record was left out (over max): absences are not authoritative
 
 	synced atomic.Bool // initial values applied and the watcher running
+	nc     *nats.Conn
 	w      jetstream.KeyWatcher
+	wctx   context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // run returned
+	quit   chan struct{} // closed by stop
+	drains sync.WaitGroup
 	decode func(key string, rev uint64, value []byte) (*record, error)
 
 	// hits and misses count the read methods' reads answered from the view
@@ -67,21 +72,21 @@ const maxPending = 1 << 16
 
 // startView watches kv and returns once the initial values are applied
 // (or ctx ends: the view then syncs in the background and lookups fall back
-// to the KV until it has).
-func startView(ctx context.Context, kv jetstream.KeyValue, max int, log zerolog.Logger,
+// to the KV until it has). nc is the connection kv uses: after it
+// reconnects, the watcher is made anew (see run).
+func startView(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, max int, log zerolog.Logger,
 	decode func(string, uint64, []byte) (*record, error), hits, misses prometheus.Counter) (*confView, error) {
-	v := &confView{kv: kv, log: log, max: max, recs: map[string]*record{}, pending: map[string]ownWrite{},
-		done: make(chan struct{}), decode: decode, hits: hits, misses: misses}
-	// The watcher outlives ctx: stop ends it (the subscription also
-	// waits on the context it was made with, so that one is canceled too).
-	wctx, cancel := context.WithCancel(context.Background())
-	v.cancel = cancel
+	v := &confView{nc: nc, kv: kv, log: log, max: max, recs: map[string]*record{}, pending: map[string]ownWrite{},
+		done: make(chan struct{}), quit: make(chan struct{}), decode: decode, hits: hits, misses: misses}
+	// The watchers outlive ctx: stop ends them (a subscription also waits
+	// on the context it was made with, so that one is canceled too).
+	v.wctx, v.cancel = context.WithCancel(context.Background())
 	err := startRetry(ctx, func(context.Context) (err error) {
-		v.w, err = kv.WatchAll(wctx)
+		v.w, err = kv.WatchAll(v.wctx)
 		return err
 	})
 	if err != nil {
-		cancel()
+		v.cancel()
 		return nil, err
 	}
 	synced := make(chan struct{})
@@ -93,22 +98,100 @@ func startView(ctx context.Context, kv jetstream.KeyValue, max int, log zerolog.
 	return v, nil
 }
 
-// run applies the watcher's entries until its channel closes.
+// run applies the watcher's entries until stop. When the connection has
+// reconnected (the watcher's ordered consumer was seen to stall after a
+// NATS restart) or the watcher ended on its own, the view stops answering,
+// and a new watcher loads every current value again.
 func (v *confView) run(synced chan struct{}) {
 	defer close(v.done)
 	defer v.synced.Store(false)
-	once := false
-	for e := range v.w.Updates() {
-		if e == nil {
-			if !once {
-				once = true
-				v.synced.Store(true)
-				close(synced)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	reconnects := v.nc.Stats().Reconnects
+	for {
+		restart := false
+		for !restart {
+			select {
+			case e, ok := <-v.w.Updates():
+				switch {
+				case !ok:
+					restart = true
+				case e == nil:
+					v.markSynced()
+					if synced != nil {
+						close(synced)
+						synced = nil
+					}
+				default:
+					v.apply(e)
+				}
+			case <-tick.C:
+				if rc := v.nc.Stats().Reconnects; rc != reconnects {
+					reconnects, restart = rc, true
+				}
+			case <-v.quit:
+				return
 			}
-			continue
 		}
-		v.apply(e)
+		v.synced.Store(false)
+		v.log.Info().Msg("view: watching the conferences anew")
+		v.drop(v.w)
+		for {
+			w, err := v.kv.WatchAll(v.wctx)
+			if err == nil {
+				v.w = w
+				break
+			}
+			select {
+			case <-v.quit:
+				v.w = nil
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		v.mu.Lock()
+		clear(v.recs)
+		v.full = false
+		v.mu.Unlock()
 	}
+}
+
+// drop stops w and empties its channel in the background until it closes
+// (the subscription's callback must not stay blocked on it).
+func (v *confView) drop(w jetstream.KeyWatcher) {
+	if w == nil {
+		return
+	}
+	_ = w.Stop()
+	ch := w.Updates()
+	v.drains.Add(1)
+	go func() {
+		defer v.drains.Done()
+		for {
+			select {
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+			case <-time.After(5 * time.Second):
+				return
+			}
+		}
+	}()
+}
+
+// markSynced: the initial values are applied; own writes they include are
+// no longer pending.
+func (v *confView) markSynced() {
+	v.mu.Lock()
+	for key, p := range v.pending {
+		_, held := v.recs[key]
+		if !p.del && v.seen >= p.rev || p.del && !held && v.seen > p.rev {
+			delete(v.pending, key)
+		}
+	}
+	v.mu.Unlock()
+	v.synced.Store(true)
 }
 
 func (v *confView) apply(e jetstream.KeyValueEntry) {
@@ -216,19 +299,21 @@ func (v *confView) lookupBytes(key []byte) (r *record, ok bool) {
 	return r, ok
 }
 
-// stop stops the watcher and waits (a while) for its goroutine.
+// stop stops the watcher and waits (a while) for its goroutines.
 func (v *confView) stop() {
 	if v == nil {
 		return
 	}
 	v.synced.Store(false)
-	_ = v.w.Stop()
-	v.cancel()
+	close(v.quit)
 	select {
 	case <-v.done:
 	case <-time.After(5 * time.Second):
 		v.log.Warn().Msg("view watcher did not stop")
 	}
+	v.drop(v.w)
+	v.cancel()
+	v.drains.Wait()
 }
 
 // size is the number of records held (tests).
