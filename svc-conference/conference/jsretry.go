@@ -138,12 +138,19 @@ func unavailableError() *contract.Error {
 }
 
 // startRetry is retryJS for start-up: it also retries placement failures
-// (a node of the cluster is down or just restarting).
+// (a node of the cluster is down or just restarting) and "stream not found"
+// for an asset that was just created, by us or by an instance starting at the
+// same moment, while the cluster's metadata is still spreading to the server
+// we asked.
 func startRetry(ctx context.Context, op func(ctx context.Context) error) error {
 	return retryJS(ctx, startAttempt, func(ctx context.Context) error {
 		err := op(ctx)
 		var ae *jetstream.APIError
-		if errors.As(err, &ae) && (ae.ErrorCode == jsInsufficientRes || ae.ErrorCode == jsNoPeers) {
+		if errors.As(err, &ae) && (ae.ErrorCode == jsInsufficientRes || ae.ErrorCode == jsNoPeers ||
+			ae.ErrorCode == jetstream.JSErrCodeStreamNotFound) {
+			return &errUnavailable{err}
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return &errUnavailable{err}
 		}
 		return err
