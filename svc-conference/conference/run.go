@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"confapplet/pkg/logging"
+	"confapplet/pkg/ops"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,7 +31,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if cfg.Healthcheck {
-		return healthcheck(ctx, cfg.HTTPAddr)
+		return ops.Healthcheck(ctx, cfg.HTTPAddr)
 	}
 	if cfg.InstanceName == "" {
 		cfg.InstanceName, _ = os.Hostname()
@@ -155,31 +156,4 @@ func (s *Service) OpsHandler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
 	return mux
-}
-
-// healthcheck is -healthcheck: GET /healthz of the instance listening on
-// addr; nil when it answers 200.
-func healthcheck(ctx context.Context, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("healthcheck: http-addr %q: %w", addr, err)
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s", resp.Status)
-	}
-	return nil
 }

@@ -36,6 +36,7 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
+	"confapplet/pkg/ops"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
@@ -626,7 +627,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if cfg.Healthcheck {
-		return healthcheck(ctx, cfg.Addr)
+		return ops.Healthcheck(ctx, cfg.Addr)
 	}
 	return Serve(ctx, cfg, logging.New(stdout, cfg.LogLevel, "svc-edge"))
 }
@@ -701,28 +702,5 @@ func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		}
 	}
 	log.Info().Msg("stopped")
-	return nil
-}
-
-// healthcheck GETs /healthz of addr (for Docker's HEALTHCHECK).
-func healthcheck(ctx context.Context, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthz: %s", resp.Status)
-	}
 	return nil
 }
