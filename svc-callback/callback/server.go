@@ -180,7 +180,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if opt.pprof != "" {
-		stopPprof, err := servePprof(opt.pprof, log)
+		stopPprof, err := ops.ServePprof(opt.pprof, log)
 		if err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if cfg.Pprof != "" {
-		stopPprof, err := servePprof(cfg.Pprof, log)
+		stopPprof, err := ops.ServePprof(cfg.Pprof, log)
 		if err != nil {
 			svc.Stop()
 			return err

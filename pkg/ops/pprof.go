@@ -1,4 +1,4 @@
-package callback
+package ops
 
 import (
 	"context"
@@ -14,16 +14,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// servePprof serves Go's profiles on addr (flag -pprof, off by default):
+// ServePprof serves Go's profiles on addr (flag -pprof, off by default):
 //
 //	/debug/pprof/profile?seconds=N   CPU profile (default 30 s, at most 5 min)
 //	/debug/pprof/<name>?debug=N      heap, allocs, goroutine, mutex, block, threadcreate
 //
-// on a listener of its own (never the callback port), with handlers of its
+// on a listener of its own (never a service port), with handlers of its
 // own: net/http/pprof is not imported, as it registers on
 // http.DefaultServeMux for the whole process (the local stack runs every
 // service in one). The returned func closes it.
-func servePprof(addr string, log zerolog.Logger) (func(), error) {
+func ServePprof(addr string, log zerolog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("pprof listen %s: %w", addr, err)
