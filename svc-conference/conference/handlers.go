@@ -492,15 +492,9 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	if e != nil {
 		return nil, e
 	}
-	m := r.Members[req.CallID]
-	if m == nil {
-		// Not in the record we read. It may be a lagging replica (direct
-		// gets): ask the leader.
-		if lr, _, err := s.st.getLeader(c.ctx, req.ConfID); err == nil {
-			m = lr.Members[req.CallID]
-		} else if !errors.Is(err, errNoRecord) {
-			return nil, s.internal(c, err)
-		}
+	m, err := s.member(c, r, req.CallID)
+	if err != nil {
+		return nil, s.internal(c, err)
 	}
 	if m == nil {
 		// Still unknown: an invitation whose record write failed after
@@ -527,6 +521,24 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	}
 	c.log.Info().Str(logging.CallID, req.CallID).Msg("member removed")
 	return nil, nil
+}
+
+// member finds callID in r, the record a handler read. A record read by a
+// direct get may come from a lagging replica, so an absent member is looked
+// up again on the bucket's leader before the handler believes it; the error
+// is that read's, other than the record being gone.
+func (s *Service) member(c *call, r *record, callID string) (*member, error) {
+	if m := r.Members[callID]; m != nil {
+		return m, nil
+	}
+	lr, _, err := s.st.getLeader(c.ctx, r.ConfID)
+	if err != nil {
+		if errors.Is(err, errNoRecord) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return lr.Members[callID], nil
 }
 
 func (s *Service) queryConfState(c *call) (any, *contract.Error) {
@@ -588,13 +600,7 @@ func (s *Service) confMute(mute bool) handlerFunc {
 		if e != nil {
 			return nil, e
 		}
-		m := r.Members[req.CallID]
-		if m == nil {
-			// Maybe a lagging replica (direct gets): ask the leader.
-			if lr, _, err := s.st.getLeader(c.ctx, req.ConfID); err == nil {
-				m = lr.Members[req.CallID]
-			}
-		}
+		m, _ := s.member(c, r, req.CallID) // a failed leader read leaves call_not_found
 		if m == nil || terminal(m.State) {
 			return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
 		}
