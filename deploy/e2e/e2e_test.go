@@ -93,11 +93,7 @@ func TestDismiss(t *testing.T) {
 func TestRetriedCallbackDeliveredOnce(t *testing.T) {
 	st := newStack(t)
 	alice := st.dial(0, "alice")
-	confID, err := alice.c.CreateConf(alice.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.expect(contract.NotifyCreate)
+	confID := alice.createConf()
 
 	// The first invite callback is stored, but the platform sees a 502.
 	var mu sync.Mutex
@@ -157,11 +153,7 @@ func TestRetriedCallbackDeliveredOnce(t *testing.T) {
 func TestResumeOnSecondEdge(t *testing.T) {
 	st := newStack(t)
 	alice := st.dial(0, "alice")
-	confID, err := alice.c.CreateConf(alice.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.expect(contract.NotifyCreate)
+	confID := alice.createConf()
 	// Four invitations ring while alice is connected; nothing answers yet.
 	calls := map[string]string{}
 	for _, n := range []string{answering, answering2, answering3, busy} {
@@ -209,11 +201,7 @@ func TestResumeOnSecondEdge(t *testing.T) {
 func TestWatchersOnTwoEdges(t *testing.T) {
 	st := newStack(t)
 	alice := st.dial(0, "alice")
-	confID, err := alice.c.CreateConf(alice.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.expect(contract.NotifyCreate)
+	confID := alice.createConf()
 	ops1 := st.dial(0, "ops1", client.WithOperator(operatorToken))
 	ops2 := st.dial(1, "ops2", client.WithOperator(operatorToken))
 	for _, b := range []*browser{ops1, ops2} {
@@ -249,11 +237,7 @@ func TestWatchersOnTwoEdges(t *testing.T) {
 func TestWrongSecret(t *testing.T) {
 	st := newStack(t)
 	alice := st.dial(0, "alice")
-	confID, err := alice.c.CreateConf(alice.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.expect(contract.NotifyCreate)
+	confID := alice.createConf()
 	body := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><request><confid>%s</confid><deltime>20261128120500</deltime></request>`, confID)
 	for _, s := range []string{"wrong", secret + "x", ""} {
 		if code := st.postCallback(s, contract.KindDeleted, body); code != http.StatusNotFound {
@@ -279,11 +263,7 @@ func TestWrongSecret(t *testing.T) {
 func TestNATSOutage(t *testing.T) {
 	st := newStack(t)
 	alice := st.dial(0, "alice", client.WithReconnect(), client.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
-	confID, err := alice.c.CreateConf(alice.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.expect(contract.NotifyCreate)
+	confID := alice.createConf()
 	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
 	if err != nil {
 		t.Fatal(err)
@@ -353,11 +333,7 @@ func (st *stack) ready() bool {
 func TestNATSOutageEdgeReconnectsLate(t *testing.T) {
 	st := newStack(t, func(st *stack) { st.edgeReconnectWait = 3 * time.Second })
 	alice := st.dial(0, "alice", client.WithReconnect(), client.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
-	confID, err := alice.c.CreateConf(alice.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.expect(contract.NotifyCreate)
+	confID := alice.createConf()
 	if _, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering); err != nil {
 		t.Fatal(err)
 	}

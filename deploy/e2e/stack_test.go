@@ -319,6 +319,17 @@ func (st *stack) dial(edgeIdx int, clientID string, opts ...client.Option) *brow
 	return &browser{t: st.t, c: c}
 }
 
+// createConf creates a conference and waits for its OnConfCreate.
+func (b *browser) createConf() string {
+	b.t.Helper()
+	confID, err := b.c.CreateConf(b.ctx())
+	if err != nil {
+		b.t.Fatalf("CreateConf: %v", err)
+	}
+	b.expect(contract.NotifyCreate)
+	return confID
+}
+
 func (b *browser) ctx() context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	b.t.Cleanup(cancel)
