@@ -36,9 +36,6 @@ const (
 	busy       = ytxsim.NumberBusy
 )
 
-// simStart is the simulator's fake time: 12:00 in Shanghai.
-var simStart = time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
-
 // syncBuffer collects every service's logs; they are printed when a test
 // fails.
 type syncBuffer struct {
@@ -140,7 +137,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 
 	// The simulator calls back into svc-callback; a failed delivery is
 	// retried after 1 s, 2 s, … of fake time.
-	st.clock = ytxsim.NewFakeClock(simStart)
+	st.clock = ytxsim.NewFakeClockNow()
 	st.sim = ytxsim.New(ytxsim.Config{
 		NotifyBaseURL: st.cbURL + "/yt/" + secret,
 		Clock:         st.clock,

@@ -57,6 +57,16 @@ func NewFakeClock(start time.Time) *FakeClock {
 	return &FakeClock{now: start, changed: make(chan struct{})}
 }
 
+// NewFakeClockNow returns a FakeClock set to the current wall time,
+// truncated to the second. It is the one way tests start a fake clock: the
+// platform refuses a request whose Authorization timestamp is more than 24 h
+// from its own clock, and the services sign with the wall clock, so a fake
+// clock started at a fixed date breaks every test a day later. Clients that
+// can read the fake clock (yuntongxun.Config.Now) should read it too.
+func NewFakeClockNow() *FakeClock {
+	return NewFakeClock(time.Now().Truncate(time.Second))
+}
+
 // Now returns the fake time.
 func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()

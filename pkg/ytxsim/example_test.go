@@ -13,7 +13,7 @@ import (
 // Example runs the simulator in-process on a fake clock and drives it with
 // the real client: the way other packages' tests use it.
 func Example() {
-	clock := ytxsim.NewFakeClock(time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC))
+	clock := ytxsim.NewFakeClockNow()
 	sim := ytxsim.New(ytxsim.Config{Clock: clock /* NotifyBaseURL: callbackServer.URL + "/yt/secret" */})
 	defer sim.Close()
 	srv := httptest.NewServer(sim)

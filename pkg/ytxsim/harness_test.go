@@ -15,8 +15,14 @@ import (
 	"confapplet/pkg/yuntongxun"
 )
 
-// start is the fake time of every test: 12:00:00 in Shanghai.
-var start = time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
+// start is the fake time every test's clock starts at: when the test binary
+// started, so the suite passes on any day (NewFakeClockNow).
+var start = NewFakeClockNow().Now()
+
+// platformTime is start+d as the platform writes times in callbacks.
+func platformTime(d time.Duration) string {
+	return start.Add(d).In(yuntongxun.Shanghai()).Format(yuntongxun.TimeLayout)
+}
 
 // cb is one callback as the receiver saw it.
 type cb struct {

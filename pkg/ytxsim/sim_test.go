@@ -34,7 +34,7 @@ func TestEveryCommand(t *testing.T) {
 		t.Fatalf("CreateConf = %+v", res)
 	}
 	created := h.rx.expect(t, "created")[0]
-	if created.f["confid"] != res.ConfID || created.f["createtime"] != "20261128120000" || created.root != "request" ||
+	if created.f["confid"] != res.ConfID || created.f["createtime"] != platformTime(0) || created.root != "request" ||
 		!strings.HasPrefix(created.ctype, "text/plain") {
 		t.Errorf("created callback %+v", created)
 	}
@@ -60,7 +60,7 @@ func TestEveryCommand(t *testing.T) {
 	h.clock.Advance(time.Millisecond)
 	joined := h.rx.expect(t, "invite")[0]
 	want := map[string]string{"confid": res.ConfID, "callSid": inv.CallSid, "number": number, "result": "0",
-		"jointime": start.Add(d).In(yuntongxun.Shanghai()).Format(yuntongxun.TimeLayout)}
+		"jointime": platformTime(d)}
 	for k, v := range want {
 		if joined.f[k] != v {
 			t.Errorf("invite callback %s = %q, want %q (%s)", k, joined.f[k], v, joined.body)
@@ -241,7 +241,7 @@ func TestAutoDelete(t *testing.T) {
 	}
 	h.rx.none(t, h.sim)
 	h.clock.Advance(time.Second)
-	if c := h.rx.expect(t, "deleted")[0]; c.f["deltime"] != "20261128121000" {
+	if c := h.rx.expect(t, "deleted")[0]; c.f["deltime"] != platformTime(DefaultAutoDeleteAfter) {
 		t.Errorf("deleted: %s", c.body)
 	}
 	if _, err := h.c.QueryConfState(ctx, res.ConfID); statusCode(t, err) != yuntongxun.CodeBadConfID {
@@ -386,7 +386,7 @@ func TestCallbackFormats(t *testing.T) {
 			h := newHarness(t, func(c *Config) { c.Format = tc.f })
 			res, _ := h.c.CreateConf(ctx, yuntongxun.CreateConfOptions{})
 			c := h.rx.expect(t, "created")[0]
-			if c.root != tc.root || !strings.HasPrefix(c.ctype, tc.ctyp) || c.f["confid"] != res.ConfID || c.f["createtime"] != "20261128120000" {
+			if c.root != tc.root || !strings.HasPrefix(c.ctype, tc.ctyp) || c.f["confid"] != res.ConfID || c.f["createtime"] != platformTime(0) {
 				t.Errorf("got root %q type %q fields %v", c.root, c.ctype, c.f)
 			}
 			if tc.root != "" && !strings.HasPrefix(c.body, `<?xml version="1.0" encoding="UTF-8"?><`+tc.root+`><confid>`) {

@@ -12,8 +12,6 @@ import (
 	"confapplet/pkg/yuntongxun"
 )
 
-var simStart = time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
-
 // simRig is the simulator calling back into one svc-callback instance.
 type simRig struct {
 	sim   *ytxsim.Sim
@@ -23,7 +21,7 @@ type simRig struct {
 
 func newSimRig(t *testing.T, in *instance, format ytxsim.CallbackFormat) *simRig {
 	t.Helper()
-	clock := ytxsim.NewFakeClock(simStart)
+	clock := ytxsim.NewFakeClockNow()
 	sim := ytxsim.New(ytxsim.Config{
 		NotifyBaseURL: in.http.URL + "/yt/" + testSecret + "/", // a trailing "/" is trimmed
 		Clock:         clock,
@@ -37,6 +35,7 @@ func newSimRig(t *testing.T, in *instance, format ytxsim.CallbackFormat) *simRig
 	ytx, err := yuntongxun.New(yuntongxun.Config{
 		BaseURL:    hs.URL + "/" + ytxsim.Version,
 		AccountSID: ytxsim.DefaultAccountSID, AuthToken: ytxsim.DefaultAuthToken, AppID: ytxsim.DefaultAppID,
+		Now: clock.Now,
 		Callbacks: yuntongxun.CallbackURLs{
 			Created:   contract.CallbackPath(contract.KindCreated),
 			Invite:    contract.CallbackPath(contract.KindInvite),

@@ -49,7 +49,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.ns = natsembed.Run(t)
 	cfg := ytxsim.Config{Latency: o.latency, Retries: -1}
 	if !o.realClock {
-		e.clock = ytxsim.NewFakeClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+		e.clock = ytxsim.NewFakeClockNow()
 		cfg.Clock = e.clock
 	}
 	e.sim = ytxsim.New(cfg)
