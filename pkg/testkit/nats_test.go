@@ -1,0 +1,60 @@
+package testkit
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestNATSRestartKeepsJetStreamState(t *testing.T) {
+	s := StartNATS(t)
+	url := s.ClientURL()
+	nc := s.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "b", Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+
+	s.Restart()
+	if s.ClientURL() != url {
+		t.Fatalf("restart moved from %s to %s", url, s.ClientURL())
+	}
+	js2, _ := jetstream.New(s.Connect(t))
+	kv2, err := js2.KeyValue(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv2.Get(ctx, "k")
+	if err != nil || string(e.Value()) != "v" {
+		t.Fatalf("after restart: %v %v", e, err)
+	}
+}
+
+// While stopped the server refuses clients, and Start brings it back at
+// the same URL; a reconnecting client finds it by itself.
+func TestNATSStopStart(t *testing.T) {
+	s := StartNATS(t)
+	nc := s.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	s.Stop()
+	if s.Server() != nil {
+		t.Fatal("Server() while stopped")
+	}
+	if _, err := nats.Connect(s.ClientURL(), nats.Timeout(200*time.Millisecond)); err == nil {
+		t.Fatal("a stopped server accepted a client")
+	}
+	s.Start()
+	Eventually(t, "the client to reconnect", 10*time.Second, nc.IsConnected)
+}
