@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
@@ -80,9 +80,9 @@ func benchFanOut(b *testing.B, n int) {
 // decode → bind → queue → NATS request (in-process server, a responder that
 // answers at once) → encode the response.
 func BenchmarkRequestPath(b *testing.B) {
-	ns := natsembed.Run(b)
-	nc := natsembed.Connect(b, ns)
-	rnc := natsembed.Connect(b, ns)
+	ns := testkit.StartNATS(b)
+	nc := ns.Connect(b)
+	rnc := ns.Connect(b)
 	reply := []byte(`{"state":1,"count":2}`)
 	if _, err := rnc.Subscribe(contract.ServiceSubject(contract.MethodQueryConfState), func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
 		b.Fatal(err)

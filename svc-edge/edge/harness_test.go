@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
 	"confapplet/pkg/streams"
+	"confapplet/pkg/testkit"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
@@ -132,7 +132,7 @@ func (r *responder) callsOf(method string) []call {
 // env is one test's NATS (with the events stream) and its clients.
 type env struct {
 	t   testing.TB
-	ns  *natsembed.Server
+	ns  *testkit.NATS
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	st  jetstream.Stream
@@ -145,8 +145,8 @@ func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, true) }
 // service when responder is set.
 func newEnvWith(t testing.TB, responder bool) *env {
 	t.Helper()
-	ns := natsembed.Run(t)
-	nc := natsembed.Connect(t, ns)
+	ns := testkit.StartNATS(t)
+	nc := ns.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func (e *env) edge(mutate func(*Config)) *testEdge {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	nc := natsembed.Connect(e.t, e.ns)
+	nc := e.ns.Connect(e.t)
 	srv, err := New(cfg, nc, testLogger())
 	if err != nil {
 		e.t.Fatal(err)
@@ -389,17 +389,6 @@ func (cl *client) closeCode(timeout time.Duration) int {
 			os.Stderr.Write(buf[:runtime.Stack(buf, true)])
 		}
 		cl.t.Fatalf("connection ended without close frame after %d messages: %v", n, err)
-	}
-}
-
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

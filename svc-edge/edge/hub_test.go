@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -99,7 +99,7 @@ func TestResumeOnSecondEdge(t *testing.T) {
 	}
 	wantSeqs(t, "first connection", cl.events(3), 1)
 	cl.c.Close()
-	waitFor(t, "edge 1 to drop the session", 3*time.Second, func() bool { return ed1.srv.hub.subscriptions() == 0 })
+	testkit.Eventually(t, "edge 1 to drop the session", 3*time.Second, func() bool { return ed1.srv.hub.subscriptions() == 0 })
 	for s := uint64(4); s <= 8; s++ {
 		e.publish("2222", s, contract.KindJoined)
 	}
@@ -218,8 +218,8 @@ func TestResyncAfterNATSRestart(t *testing.T) {
 	e.publish("8888", 1, contract.KindCreated)
 	wantSeqs(t, "before", cl.events(1), 1)
 
-	ns2 := natsembed.Restart(t, e.ns)
-	nc2 := natsembed.Connect(t, ns2)
+	e.ns.Restart()
+	nc2 := e.ns.Connect(t)
 	js2, err := jetstream.New(nc2)
 	if err != nil {
 		t.Fatal(err)

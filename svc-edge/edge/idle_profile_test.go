@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"confapplet/pkg/testkit"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -54,7 +56,7 @@ func TestIdleProfile(t *testing.T) {
 			c.Close()
 		}
 	}()
-	waitFor(t, "ListOwned of every session", 20*time.Second, func() bool { return len(e.rsp.callsOf("ListOwned")) >= n })
+	testkit.Eventually(t, "ListOwned of every session", 20*time.Second, func() bool { return len(e.rsp.callsOf("ListOwned")) >= n })
 	time.Sleep(3 * time.Second) // pings answered
 	runtime.GC()
 	runtime.GC()

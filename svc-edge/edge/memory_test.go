@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"confapplet/pkg/testkit"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -44,7 +46,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 			c.Close()
 		}
 	}()
-	waitFor(t, "ListOwned of every session", 20*time.Second, func() bool { return len(e.rsp.callsOf("ListOwned")) >= n })
+	testkit.Eventually(t, "ListOwned of every session", 20*time.Second, func() bool { return len(e.rsp.callsOf("ListOwned")) >= n })
 	time.Sleep(200 * time.Millisecond) // workers exit
 	after, g1 := measure()
 	per := float64(after-before) / n

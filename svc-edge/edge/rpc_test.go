@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go"
 )
@@ -162,7 +163,7 @@ func TestQueueFull(t *testing.T) {
 	})
 	cl := dial(t, ed.url, "q", "")
 	cl.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["9999"]}`)
-	waitFor(t, "the slow request to start", 2*time.Second, func() bool {
+	testkit.Eventually(t, "the slow request to start", 2*time.Second, func() bool {
 		return e.rsp.hasStarted(contract.MethodQueryConfState, "9999")
 	})
 	for i := 2; i <= 5; i++ {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
@@ -41,7 +42,7 @@ func TestClientIDOriginAndMaxConns(t *testing.T) {
 		t.Fatalf("localhost origin refused: %v", err)
 	}
 	c.Close()
-	waitFor(t, "the connection to end", 2*time.Second, func() bool { return ed.srv.conns.Load() == 0 })
+	testkit.Eventually(t, "the connection to end", 2*time.Second, func() bool { return ed.srv.conns.Load() == 0 })
 
 	dial(t, ed.url, "c1", "")
 	dial(t, ed.url, "c2", "")
@@ -129,7 +130,7 @@ func TestSlowReader(t *testing.T) {
 		slow.send(`{"jsonrpc":"2.0","id":1,"method":"GetConf","params":["1234"]}`)
 		time.Sleep(time.Millisecond)
 	}
-	waitFor(t, "a slow-consumer disconnect", 3*time.Second, func() bool { return slowCount() == 1 })
+	testkit.Eventually(t, "a slow-consumer disconnect", 3*time.Second, func() bool { return slowCount() == 1 })
 	fast.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["1234"]}`)
 	fast.response("1", true)
 	if code := slow.closeCode(5 * time.Second); code != contract.CloseSlowConsumer {
@@ -149,7 +150,7 @@ func TestRunAndShutdown(t *testing.T) {
 		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-ready-file", ready}, func(k string) string { return env[k] }, &strings.Builder{})
 	}()
 	var addr string
-	waitFor(t, "the ready file", 5*time.Second, func() bool {
+	testkit.Eventually(t, "the ready file", 5*time.Second, func() bool {
 		b, err := os.ReadFile(ready)
 		addr = string(b)
 		return err == nil && addr != ""
@@ -196,7 +197,7 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 	w := dial(t, ed.url, "warm", "")
 	w.events(1)
 	w.c.Close()
-	waitFor(t, "warm-up to end", 3*time.Second, func() bool { return ed.srv.conns.Load() == 0 })
+	testkit.Eventually(t, "warm-up to end", 3*time.Second, func() bool { return ed.srv.conns.Load() == 0 })
 	time.Sleep(closeGrace + 200*time.Millisecond)
 	base := runtime.NumGoroutine()
 
@@ -221,7 +222,7 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 	for _, cl := range cls {
 		cl.c.Close()
 	}
-	waitFor(t, "goroutines back to baseline", 10*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+	testkit.Eventually(t, "goroutines back to baseline", 10*time.Second, func() bool { return runtime.NumGoroutine() <= base })
 	if n := ed.srv.hub.subscriptions(); n != 0 {
 		t.Errorf("%d conference subscriptions left", n)
 	}
@@ -258,10 +259,10 @@ func TestNATSLost(t *testing.T) {
 	if m := cl.mustRead(); m.Error == nil || m.Error.Code != -32600 || string(m.ID) != "null" {
 		t.Fatalf("binary frame: %s", m.raw)
 	}
-	waitFor(t, "the session to start", 5*time.Second, func() bool { return len(e.rsp.callsOf(contract.MethodListOwned)) == 1 })
+	testkit.Eventually(t, "the session to start", 5*time.Second, func() bool { return len(e.rsp.callsOf(contract.MethodListOwned)) == 1 })
 	time.Sleep(50 * time.Millisecond) // the ListOwned reply reaches the edge
-	e.ns.Server.Shutdown()
-	waitFor(t, "the edge to notice", 5*time.Second, func() bool { return !ed.srv.nc.IsConnected() })
+	e.ns.Stop()
+	testkit.Eventually(t, "the edge to notice", 5*time.Second, func() bool { return !ed.srv.nc.IsConnected() })
 	start := time.Now()
 	cl.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["1234"]}`)
 	if m := cl.response("1", true); m.Error == nil || m.Error.Code != -32000 || time.Since(start) > time.Second {
