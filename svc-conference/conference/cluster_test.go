@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -52,7 +53,7 @@ func startCluster(t *testing.T, n int) []*server.Server {
 		}
 		servers = append(servers, s)
 	}
-	eventually(t, "a JetStream meta leader", func() bool {
+	testkit.Eventually(t, "a JetStream meta leader", 10*time.Second, func() bool {
 		for _, s := range servers {
 			if s.JetStreamIsLeader() {
 				return true

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 	"confapplet/pkg/ytxsim"
 
 	"github.com/nats-io/nats.go"
@@ -27,7 +27,7 @@ import (
 // would publish, with publishEvent.
 type env struct {
 	t     testing.TB
-	ns    *natsembed.Server
+	ns    *testkit.NATS
 	sim   *ytxsim.Sim
 	clock *ytxsim.FakeClock
 	srv   *httptest.Server
@@ -46,7 +46,7 @@ type envOpts struct {
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, seq: map[string]uint64{}}
-	e.ns = natsembed.Run(t)
+	e.ns = testkit.StartNATS(t)
 	cfg := ytxsim.Config{Latency: o.latency, Retries: -1}
 	if !o.realClock {
 		e.clock = ytxsim.NewFakeClockNow()
@@ -55,7 +55,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.sim = ytxsim.New(cfg)
 	e.srv = httptest.NewServer(e.sim)
 	t.Cleanup(func() { e.srv.Close(); e.sim.Close() })
-	e.nc = natsembed.Connect(t, e.ns, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	e.nc = e.ns.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	var err error
 	if e.js, err = jetstream.New(e.nc); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func (e *env) start(mod func(*Config)) *Service {
 	if mod != nil {
 		mod(&cfg)
 	}
-	nc := natsembed.Connect(e.t, e.ns, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc := e.ns.Connect(e.t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	p, err := NewYTX(cfg, nil)
 	if err != nil {
 		e.t.Fatal(err)
@@ -196,18 +196,6 @@ func (e *env) publishEvent(ev contract.Event) contract.Event {
 		e.t.Fatal(err)
 	}
 	return ev
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func findMember(c contract.Conference, callID string) (contract.Member, bool) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -139,7 +138,7 @@ func (e *env) startFaulty(f *faultJS, mod func(*Config)) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		e.t.Fatal(err)
 	}
-	nc := natsembed.Connect(e.t, e.ns, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc := e.ns.Connect(e.t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	js, err := jetstream.New(nc)
 	if err != nil {
 		e.t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -135,7 +136,7 @@ func TestConfsPerClient(t *testing.T) {
 	e.fails(contract.CodeLimit, contract.MethodCreateConf, hdr("alice"), contract.CreateConfRequest{})
 	e.create("bob", 3) // others are not affected
 	e.publishEvent(contract.Event{Kind: contract.KindDeleted, ConfID: first})
-	eventually(t, "slot freed", func() bool {
+	testkit.Eventually(t, "slot freed", 10*time.Second, func() bool {
 		_, cerr := e.call(contract.MethodCreateConf, hdr("alice"), contract.CreateConfRequest{})
 		return cerr == nil
 	})

@@ -1,54 +1,24 @@
 package conference
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 	"confapplet/pkg/ytxsim"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRun starts the process function as main does, with configuration
 // from the environment, and checks the ops endpoints, -healthcheck and a
 // clean shutdown.
 func TestRun(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	env := map[string]string{
 		"NATS_URL":                  e.ns.ClientURL(),
 		"YTX_BASE_URL":              e.srv.URL + "/" + ytxsim.Version,
@@ -66,12 +36,12 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, nil, func(k string) string { return env[k] }, out) }()
 
 	base := "http://" + addr
-	eventually(t, "/readyz", func() bool {
+	testkit.Eventually(t, "/readyz", 10*time.Second, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 	"confapplet/pkg/ytxsim"
 	"confapplet/pkg/yuntongxun"
 
@@ -79,7 +80,7 @@ func TestLifecycle(t *testing.T) {
 
 	// The platform reports A joined: the state follows.
 	e.publishEvent(contract.Event{Kind: contract.KindInvite, ConfID: confID, CallID: callA, Number: "13812345678", Result: intp(0), Time: "20261128200000"})
-	eventually(t, "A joined", func() bool {
+	testkit.Eventually(t, "A joined", 10*time.Second, func() bool {
 		m, _ := findMember(e.getConf("alice", confID), callA)
 		return m.State == contract.MemberJoined
 	})
@@ -111,7 +112,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("QuitConf %s", res)
 	}
 	e.publishEvent(contract.Event{Kind: contract.KindQuit, ConfID: confID, CallID: callA, Number: "13812345678", Time: "20261128200100"})
-	eventually(t, "A left", func() bool {
+	testkit.Eventually(t, "A left", 10*time.Second, func() bool {
 		m, _ := findMember(e.getConf("alice", confID), callA)
 		return m.State == contract.MemberLeft && m.Left == "20261128200100"
 	})
@@ -130,12 +131,12 @@ func TestLifecycle(t *testing.T) {
 
 	e.publishEvent(contract.Event{Kind: contract.KindDismissed, ConfID: confID, Status: intp(0)})
 	e.publishEvent(contract.Event{Kind: contract.KindDeleted, ConfID: confID, Time: "20261128200200"})
-	eventually(t, "record removed", func() bool {
+	testkit.Eventually(t, "record removed", 10*time.Second, func() bool {
 		_, cerr := e.call(contract.MethodGetConf, hdr("alice"), contract.ConfRequest{ConfID: confID})
 		return cerr != nil && cerr.Code == contract.CodeConfNotFound
 	})
 	// The owner index is a second write after the record's removal.
-	eventually(t, "owner index cleared", func() bool {
+	testkit.Eventually(t, "owner index cleared", 10*time.Second, func() bool {
 		mustJSON(t, e.must(contract.MethodListOwned, "alice", nil), &ids)
 		return len(ids) == 0
 	})
@@ -254,7 +255,7 @@ func TestErrors(t *testing.T) {
 		if err := p.DismissConf(context.Background(), confID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "sim forgot the conference", func() bool {
+		testkit.Eventually(t, "sim forgot the conference", 10*time.Second, func() bool {
 			_, err := p.QueryConfState(context.Background(), confID)
 			return isPlatformNotFound(err)
 		})

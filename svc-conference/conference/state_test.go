@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 )
 
 // TestTwoInstancesConcurrentInvites: two instances take invitations into
@@ -36,7 +36,7 @@ func TestTwoInstancesConcurrentInvites(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	eventually(t, "all members recorded and half joined", func() bool {
+	testkit.Eventually(t, "all members recorded and half joined", 10*time.Second, func() bool {
 		c := e.getConf("alice", confID)
 		return len(c.Members) == n && c.Count == n/2
 	})
@@ -76,7 +76,7 @@ func TestRestart(t *testing.T) {
 	conf2 := e.create("bob", 5)
 	call1 := e.invite("alice", conf1, "13812345678")
 	e.publishEvent(contract.Event{Kind: contract.KindInvite, ConfID: conf1, CallID: call1, Result: intp(0), Time: "20261128120000"})
-	eventually(t, "joined", func() bool { return e.getConf("alice", conf1).Count == 1 })
+	testkit.Eventually(t, "joined", 10*time.Second, func() bool { return e.getConf("alice", conf1).Count == 1 })
 	before1, before2 := e.getConf("alice", conf1), e.getConf("bob", conf2)
 
 	svc.Stop()
@@ -86,9 +86,9 @@ func TestRestart(t *testing.T) {
 	}
 
 	// NATS restarts on the same store; the service reconnects by itself.
-	e.ns = natsembed.Restart(t, e.ns)
-	eventually(t, "reconnected", func() bool { return e.nc.IsConnected() })
-	eventually(t, "service answers again", func() bool {
+	e.ns.Restart()
+	testkit.Eventually(t, "reconnected", 10*time.Second, func() bool { return e.nc.IsConnected() })
+	testkit.Eventually(t, "service answers again", 10*time.Second, func() bool {
 		_, err := e.nc.Request(contract.ServiceSubject(contract.MethodListOwned), nil, time.Second)
 		return err == nil
 	})
@@ -105,13 +105,13 @@ func TestRestart(t *testing.T) {
 	}
 	// The events consumer survived too.
 	e.publishEvent(contract.Event{Kind: contract.KindQuit, ConfID: conf1, CallID: call1, Time: "20261128120100"})
-	eventually(t, "left after restart", func() bool {
+	testkit.Eventually(t, "left after restart", 10*time.Second, func() bool {
 		m, _ := findMember(e.getConf("alice", conf1), call1)
 		return m.State == contract.MemberLeft
 	})
 	// And both restart together: a new instance on a new connection.
-	e.ns = natsembed.Restart(t, e.ns)
-	eventually(t, "reconnected", func() bool { return e.nc.IsConnected() })
+	e.ns.Restart()
+	testkit.Eventually(t, "reconnected", 10*time.Second, func() bool { return e.nc.IsConnected() })
 	e.start(nil)
 	if got := e.getConf("bob", conf2); !sameConf(got, before2) {
 		t.Fatalf("after both restarts: %+v", got)
@@ -147,8 +147,8 @@ func TestEventsStream(t *testing.T) {
 	for _, ev := range []contract.Event{quitB, joinB, joinA, joinA, failC, unmuteA, muteA, joinB, quitB} {
 		e.publishEvent(ev)
 	}
-	eventually(t, "all applied", func() bool { return e.getConf("alice", confID).LastSeq == 6 })
-	eventually(t, "consumer idle", func() bool {
+	testkit.Eventually(t, "all applied", 10*time.Second, func() bool { return e.getConf("alice", confID).LastSeq == 6 })
+	testkit.Eventually(t, "consumer idle", 10*time.Second, func() bool {
 		info, err := svc.cons.cons.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	})
@@ -173,19 +173,19 @@ func TestEventsStream(t *testing.T) {
 	// An event for a conference whose record is not written yet waits.
 	const early = "87654321"
 	e.publishEvent(contract.Event{Kind: contract.KindInvite, ConfID: early, CallID: callA, Number: "13812345678", Result: intp(0), Seq: 1, Time: "20261128120009"})
-	eventually(t, "early event redelivered", func() bool {
+	testkit.Eventually(t, "early event redelivered", 10*time.Second, func() bool {
 		return testCounter(svc.met.events.WithLabelValues(contract.KindInvite, "early")) >= 1
 	})
 	if err := svc.st.create(context.Background(), &record{V: 1, ConfID: early, Owner: "alice", Created: time.Now(), MaxMember: 5, Members: map[string]*member{}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "early event applied", func() bool {
+	testkit.Eventually(t, "early event applied", 10*time.Second, func() bool {
 		m, ok := findMember(e.getConf("alice", early), callA)
 		return ok && m.State == contract.MemberJoined && m.Number == "13812345678"
 	})
 	// An event for a conference that never gets a record is dropped.
 	e.publishEvent(contract.Event{Kind: contract.KindQuit, ConfID: "11112222", CallID: callA, Seq: 1})
-	eventually(t, "orphan dropped", func() bool {
+	testkit.Eventually(t, "orphan dropped", 10*time.Second, func() bool {
 		return testCounter(svc.met.events.WithLabelValues(contract.KindQuit, "orphan")) == 1
 	})
 }

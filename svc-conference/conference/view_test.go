@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -133,7 +133,7 @@ func TestViewFollowsKV(t *testing.T) {
 	hits := svc.met.viewReads.WithLabelValues("hit")
 	// Right after the create the view may not have its own write yet
 	// (the read then goes to the KV); once it has, reads are hits.
-	eventually(t, "QueryConfState answered from the view", func() bool {
+	testkit.Eventually(t, "QueryConfState answered from the view", 10*time.Second, func() bool {
 		h0 := testCounter(hits)
 		var st contract.ConfState
 		mustJSON(t, e.must(contract.MethodQueryConfState, "bob", contract.ConfRequest{ConfID: confID}), &st)
@@ -159,7 +159,7 @@ func TestViewFollowsKV(t *testing.T) {
 	if _, err := kv.Update(context.Background(), confID, b, ent.Revision()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "view sees the other write", func() bool {
+	testkit.Eventually(t, "view sees the other write", 10*time.Second, func() bool {
 		var st contract.ConfState
 		mustJSON(t, e.must(contract.MethodQueryConfState, "bob", contract.ConfRequest{ConfID: confID}), &st)
 		return st.State == contract.StateActive && st.Count == 2
@@ -175,7 +175,7 @@ func TestViewFollowsKV(t *testing.T) {
 	if err := kv.Delete(context.Background(), confID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "view sees the delete", func() bool {
+	testkit.Eventually(t, "view sees the delete", 10*time.Second, func() bool {
 		_, cerr := e.call(contract.MethodGetConf, hdr("alice"), contract.ConfRequest{ConfID: confID})
 		return cerr != nil && cerr.Code == contract.CodeConfNotFound
 	})
@@ -224,7 +224,7 @@ func TestViewReadYourWrites(t *testing.T) {
 	}
 	// The deleted event removes the record; GetConf then says so.
 	e2.publishEvent(contract.Event{Kind: contract.KindDeleted, ConfID: confID, Time: "20261128120500"})
-	eventually(t, "record removed", func() bool {
+	testkit.Eventually(t, "record removed", 10*time.Second, func() bool {
 		_, cerr := e2.call(contract.MethodGetConf, hdr("alice"), contract.ConfRequest{ConfID: confID})
 		return cerr != nil && cerr.Code == contract.CodeConfNotFound
 	})
@@ -320,9 +320,9 @@ func TestViewSurvivesNATSRestart(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	svc := e.start(nil)
 	confID := e.create("alice", 10)
-	e.ns = natsembed.Restart(t, e.ns)
-	eventually(t, "reconnected", func() bool { return e.nc.IsConnected() })
-	eventually(t, "service answers again", func() bool {
+	e.ns.Restart()
+	testkit.Eventually(t, "reconnected", 10*time.Second, func() bool { return e.nc.IsConnected() })
+	testkit.Eventually(t, "service answers again", 10*time.Second, func() bool {
 		_, err := e.nc.Request(contract.ServiceSubject(contract.MethodListOwned), nil, time.Second)
 		return err == nil
 	})
@@ -341,7 +341,7 @@ func TestViewSurvivesNATSRestart(t *testing.T) {
 	if _, err := kv.Update(context.Background(), confID, b, ent.Revision()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "view follows after the restart", func() bool {
+	testkit.Eventually(t, "view follows after the restart", 10*time.Second, func() bool {
 		r, ok := svc.st.view.lookup(confID)
 		return ok && r != nil && r.State == contract.StateActive
 	})
