@@ -1,20 +1,17 @@
 package callback
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,42 +21,24 @@ import (
 
 const testSecret = "s3cr3t-Path"
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one embedded NATS plus any number of svc-callback instances.
 type env struct {
 	t  testing.TB
-	ns *natsembed.Server
+	ns *testkit.NATS
 	js jetstream.JetStream
 }
 
 type instance struct {
 	srv  *Server
 	http *httptest.Server
-	logs *syncBuffer
+	logs *testkit.Buffer
 	nc   *nats.Conn
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ns := natsembed.Run(t)
-	nc := natsembed.Connect(t, ns)
+	ns := testkit.StartNATS(t)
+	nc := ns.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +58,12 @@ func clientOpts() []nats.Option {
 
 func (e *env) start(mod func(*Config)) *instance {
 	e.t.Helper()
-	nc := natsembed.Connect(e.t, e.ns, clientOpts()...)
+	nc := e.ns.Connect(e.t, clientOpts()...)
 	cfg := Config{Secret: testSecret, PublishTimeout: 10 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	s, err := New(cfg, nc, zerolog.New(logs))
 	if err != nil {
 		e.t.Fatal(err)
@@ -122,30 +101,10 @@ func (in *instance) postErr(secret, kind, contentType, body string) (int, string
 	return resp.StatusCode, string(b), err
 }
 
-// stopNATS stops ns and returns its port, so startNATS can bring it back
-// on the same port and store after a while (natsembed.Restart does both at
-// once, leaving no time in which NATS is away).
-func stopNATS(ns *natsembed.Server) int {
-	port := ns.Server.Addr().(*net.TCPAddr).Port
-	ns.Server.Shutdown()
-	ns.Server.WaitForShutdown()
-	return port
-}
-
-func startNATS(t *testing.T, port int, storeDir string) *natsembed.Server {
-	t.Helper()
-	ns, err := natsembed.Start(natsembed.Options{Port: port, StoreDir: storeDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns
-}
-
 // reconnectJS gives the test a fresh JetStream handle on a restarted server.
-func reconnectJS(t *testing.T, ns *natsembed.Server) jetstream.JetStream {
+func reconnectJS(t *testing.T, ns *testkit.NATS) jetstream.JetStream {
 	t.Helper()
-	js, err := jetstream.New(natsembed.Connect(t, ns))
+	js, err := jetstream.New(ns.Connect(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,18 +164,6 @@ func (e *env) events(confID string) []contract.Event {
 		}
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 const callA = "0123456789abcdef0123456789ABCDEF"

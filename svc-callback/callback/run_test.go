@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 )
 
 func mapEnv(m map[string]string) func(string) string {
@@ -89,7 +89,7 @@ func TestConfigFromFlagsAndEnv(t *testing.T) {
 
 // Run serves until its context ends; -healthcheck probes it.
 func TestRun(t *testing.T) {
-	ns := natsembed.Run(t)
+	ns := testkit.StartNATS(t)
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -373,8 +374,8 @@ func TestNATSDownThenRetry(t *testing.T) {
 		t.Fatalf("readyz before: %d", code)
 	}
 
-	port := stopNATS(e.ns)
-	waitFor(t, "client to notice", func() bool { return !in.nc.IsConnected() })
+	e.ns.Stop()
+	testkit.Eventually(t, "client to notice", 20*time.Second, func() bool { return !in.nc.IsConnected() })
 
 	join := xmlBody("Request", "confid", "5001", "callid", callA, "jointime", "20261128103010", "result", "0")
 	code, _ := in.post(t, testSecret, "invite", "text/plain", join)
@@ -391,9 +392,9 @@ func TestNATSDownThenRetry(t *testing.T) {
 		t.Errorf("healthz while NATS down: %d", code)
 	}
 
-	e.ns = startNATS(t, port, e.ns.StoreDir())
+	e.ns.Start()
 	e.js = reconnectJS(t, e.ns)
-	waitFor(t, "readyz after restart", func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
+	testkit.Eventually(t, "readyz after restart", 20*time.Second, func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
 
 	if code, body := in.post(t, testSecret, "invite", "text/plain", join); code != http.StatusOK || body != Ack {
 		t.Fatalf("retry after restart: %d %q", code, body)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 	"confapplet/pkg/ytxsim"
 	"confapplet/pkg/yuntongxun"
 )
@@ -181,13 +182,13 @@ func TestSimulatorRetryAfterNATSOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := stopNATS(e.ns)
-	waitFor(t, "client to notice", func() bool { return !in.nc.IsConnected() })
+	e.ns.Stop()
+	testkit.Eventually(t, "client to notice", 20*time.Second, func() bool { return !in.nc.IsConnected() })
 	r.clock.Advance(3 * time.Second) // the call answers: an invite callback
 	// The delivery fails; the simulator records it and, in the same step,
 	// schedules its retry on the fake clock.
 	var failed ytxsim.Delivery
-	waitFor(t, "the failed delivery", func() bool {
+	testkit.Eventually(t, "the failed delivery", 20*time.Second, func() bool {
 		for _, d := range r.sim.Deliveries() {
 			if d.Kind == "invite" {
 				failed = d
@@ -200,9 +201,9 @@ func TestSimulatorRetryAfterNATSOutage(t *testing.T) {
 		t.Fatalf("first delivery while NATS is down: %+v, want a non-2xx status", failed)
 	}
 
-	e.ns = startNATS(t, port, e.ns.StoreDir())
+	e.ns.Start()
 	e.js = reconnectJS(t, e.ns)
-	waitFor(t, "readyz after restart", func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
+	testkit.Eventually(t, "readyz after restart", 20*time.Second, func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
 	r.clock.Advance(time.Second) // the retry
 	got := e.waitEvents(t, c.ConfID, 2)
 	checkKinds(t, got, "created", "invite")
