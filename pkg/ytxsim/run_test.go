@@ -1,55 +1,25 @@
 package ytxsim
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"confapplet/pkg/testkit"
 	"confapplet/pkg/yuntongxun"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestRun starts the command as main does, with settings from the
 // environment and flags (flags win), waits for /healthz, drives it with the
 // client, checks -healthcheck, and stops it.
 func TestRun(t *testing.T) {
 	rx := newReceiver(t)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	rules := filepath.Join(t.TempDir(), "rules.json")
 	os.WriteFile(rules, []byte(`[{"pattern":".","outcome":"answer","delay":"10ms"}]`), 0o644)
 	env := map[string]string{
@@ -62,7 +32,7 @@ func TestRun(t *testing.T) {
 		"SIM_RULES_FILE":      rules,
 	}
 	getenv := func(k string) string { return env[k] }
-	var out syncBuffer
+	var out testkit.Buffer
 	runCtx, stop := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Run(runCtx, []string{"-addr", addr}, getenv, &out) }()
