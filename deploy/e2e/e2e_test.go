@@ -12,6 +12,7 @@ import (
 
 	"confapplet/pkg/client"
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 )
 
 // CreateConf → OnConfCreate; InviteJoinConf → OnConfInviteJoin with result
@@ -126,9 +127,9 @@ func TestRetriedCallbackDeliveredOnce(t *testing.T) {
 	first := alice.expect(contract.NotifyInviteJoin)
 	dense(t, "alice", confID, first, 2)
 	// The simulator retries after 1 s of its time.
-	waitFor(t, "the failed delivery", func() bool { return st.deliveries("invite") == 1 })
+	testkit.Eventually(t, "the failed delivery", 20*time.Second, func() bool { return st.deliveries("invite") == 1 })
 	st.clock.Advance(time.Second)
-	waitFor(t, "the retry", func() bool { return st.deliveries("invite") == 2 })
+	testkit.Eventually(t, "the retry", 20*time.Second, func() bool { return st.deliveries("invite") == 2 })
 	if statuses := st.deliveryStatuses("invite"); statuses != "502,200" {
 		t.Fatalf("invite deliveries: %s, want 502,200", statuses)
 	}
@@ -173,11 +174,11 @@ func TestResumeOnSecondEdge(t *testing.T) {
 
 	// Away: three answer and one is busy (4 events), one member hangs up (5).
 	st.ring()
-	waitFor(t, "four invitation results", func() bool { return st.lastSeq(confID) == 5 })
+	testkit.Eventually(t, "four invitation results", 20*time.Second, func() bool { return st.lastSeq(confID) == 5 })
 	if err := st.sim.Hangup(calls[answering]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the quit", func() bool { return st.lastSeq(confID) == 6 })
+	testkit.Eventually(t, "the quit", 20*time.Second, func() bool { return st.lastSeq(confID) == 6 })
 
 	back := st.dial(1, "alice", client.WithResume(resume))
 	missed := back.expect(contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyQuit)
@@ -269,19 +270,19 @@ func TestNATSOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st.stopNATS()
-	waitFor(t, "svc-callback to see NATS gone", func() bool { return !st.cbNC.IsConnected() })
+	st.nats.Stop()
+	testkit.Eventually(t, "svc-callback to see NATS gone", 20*time.Second, func() bool { return !st.cbNC.IsConnected() })
 	st.ring() // the call answers: the invite callback fails
-	waitFor(t, "the failed delivery", func() bool { return st.deliveries("invite") == 1 })
+	testkit.Eventually(t, "the failed delivery", 20*time.Second, func() bool { return st.deliveries("invite") == 1 })
 	if s := st.deliveryStatuses("invite"); s == "200" || strings.HasPrefix(s, "2") {
 		t.Fatalf("invite delivery with NATS down: %s, want non-2xx", s)
 	}
 
-	st.startNATS()
+	st.nats.Start()
 	st.waitReconnected()
-	waitFor(t, "svc-callback ready", func() bool { return st.ready() })
+	testkit.Eventually(t, "svc-callback ready", 20*time.Second, func() bool { return st.ready() })
 	st.clock.Advance(time.Second) // the simulator's retry
-	waitFor(t, "the retry", func() bool { return st.deliveries("invite") == 2 })
+	testkit.Eventually(t, "the retry", 20*time.Second, func() bool { return st.deliveries("invite") == 2 })
 	if s := st.deliveryStatuses("invite"); !strings.HasSuffix(s, ",200") {
 		t.Fatalf("invite deliveries %s, want the retry to get 200", s)
 	}
@@ -337,13 +338,13 @@ func TestNATSOutageEdgeReconnectsLate(t *testing.T) {
 	if _, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering); err != nil {
 		t.Fatal(err)
 	}
-	st.stopNATS()
-	waitFor(t, "svc-callback to see NATS gone", func() bool { return !st.cbNC.IsConnected() })
+	st.nats.Stop()
+	testkit.Eventually(t, "svc-callback to see NATS gone", 20*time.Second, func() bool { return !st.cbNC.IsConnected() })
 	st.ring()
-	waitFor(t, "the failed delivery", func() bool { return st.deliveries("invite") == 1 })
-	st.startNATS()
-	waitFor(t, "svc-callback ready", func() bool { return st.ready() })
+	testkit.Eventually(t, "the failed delivery", 20*time.Second, func() bool { return st.deliveries("invite") == 1 })
+	st.nats.Start()
+	testkit.Eventually(t, "svc-callback ready", 20*time.Second, func() bool { return st.ready() })
 	st.clock.Advance(time.Second) // the retry, stored before the edges are back
-	waitFor(t, "the retry", func() bool { return st.deliveries("invite") == 2 })
+	testkit.Eventually(t, "the retry", 20*time.Second, func() bool { return st.deliveries("invite") == 2 })
 	dense(t, "alice", confID, alice.expect(contract.NotifyInviteJoin), 2)
 }

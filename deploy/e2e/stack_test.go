@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +13,7 @@ import (
 
 	"confapplet/pkg/client"
 	"confapplet/pkg/contract"
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 	"confapplet/pkg/ytxsim"
 	"confapplet/svc-callback/callback"
 	"confapplet/svc-conference/conference"
@@ -36,35 +34,14 @@ const (
 	busy       = ytxsim.NumberBusy
 )
 
-// syncBuffer collects every service's logs; they are printed when a test
-// fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // stack is the whole system in one test process: embedded NATS (which a
 // test can stop and start again), svc-callback, svc-conference, two
 // svc-edge instances and the simulator on a fake clock, each service on a
 // NATS connection of its own, all over real HTTP and WebSockets.
 type stack struct {
-	t        *testing.T
-	logs     *syncBuffer
-	storeDir string
-	natsPort int
-	ns       atomic.Pointer[natsembed.Server]
+	t    *testing.T
+	logs *testkit.Buffer // every service's logs, printed when a test fails
+	nats *testkit.NATS
 
 	clock *ytxsim.FakeClock
 	sim   *ytxsim.Sim
@@ -94,7 +71,7 @@ func natsOpts(name string) []nats.Option {
 
 func newStack(t *testing.T, opts ...func(*stack)) *stack {
 	t.Helper()
-	st := &stack{t: t, logs: &syncBuffer{}, storeDir: t.TempDir(), conns: map[string]*nats.Conn{}}
+	st := &stack{t: t, logs: &testkit.Buffer{}, conns: map[string]*nats.Conn{}}
 	for _, o := range opts {
 		o(st)
 	}
@@ -110,16 +87,11 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 	log := func(service string) zerolog.Logger {
 		return zerolog.New(st.logs).With().Timestamp().Str("service", service).Logger()
 	}
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: st.storeDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.ns.Store(ns)
-	st.natsPort = ns.Server.Addr().(*net.TCPAddr).Port
-	t.Cleanup(func() { st.ns.Load().Shutdown() })
+	st.nats = testkit.StartNATS(t)
 
 	// svc-callback, behind a hook a test can use to play a lossy network.
 	st.cbNC = st.connect("svc-callback", nats.ReconnectBufSize(-1))
+	var err error
 	cbCfg := callback.DefaultConfig()
 	cbCfg.Secret = secret
 	cbCfg.PublishTimeout = 10 * time.Second
@@ -194,7 +166,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 // connect opens a NATS connection that survives a NATS restart.
 func (st *stack) connect(name string, extra ...nats.Option) *nats.Conn {
 	st.t.Helper()
-	nc, err := nats.Connect(st.ns.Load().ClientURL(), append(natsOpts(name), extra...)...)
+	nc, err := nats.Connect(st.nats.ClientURL(), append(natsOpts(name), extra...)...)
 	if err != nil {
 		st.t.Fatal(err)
 	}
@@ -212,34 +184,18 @@ func (st *stack) waitReconnected() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for name, nc := range st.conns {
-		waitFor(st.t, name+" to reconnect", nc.IsConnected)
+		testkit.Eventually(st.t, name+" to reconnect", 20*time.Second, nc.IsConnected)
 		if err := nc.FlushTimeout(5 * time.Second); err != nil {
 			st.t.Fatalf("%s flush: %v", name, err)
 		}
 	}
 }
 
-// stopNATS stops the NATS server (its store stays).
-func (st *stack) stopNATS() {
-	ns := st.ns.Load()
-	ns.Server.Shutdown()
-	ns.Server.WaitForShutdown()
-}
-
-// startNATS starts NATS again on the same port and store.
-func (st *stack) startNATS() {
+// withEventsStream hands fn the events stream, on a short-lived
+// connection of its own, for a test to read what is stored.
+func (st *stack) withEventsStream(fn func(ctx context.Context, s jetstream.Stream)) {
 	st.t.Helper()
-	ns, err := natsembed.Start(natsembed.Options{Port: st.natsPort, StoreDir: st.storeDir})
-	if err != nil {
-		st.t.Fatal(err)
-	}
-	st.ns.Store(ns)
-}
-
-// stream reads the events stream on a short-lived connection of its own.
-func (st *stack) lastSeq(confID string) uint64 {
-	st.t.Helper()
-	nc, err := nats.Connect(st.ns.Load().ClientURL())
+	nc, err := nats.Connect(st.nats.ClientURL())
 	if err != nil {
 		st.t.Fatal(err)
 	}
@@ -251,40 +207,40 @@ func (st *stack) lastSeq(confID string) uint64 {
 	if err != nil {
 		st.t.Fatal(err)
 	}
-	m, err := s.GetLastMsgForSubject(ctx, contract.EventsSubject(confID))
-	if err == jetstream.ErrMsgNotFound {
-		return 0
-	}
-	if err != nil {
-		st.t.Fatal(err)
-	}
-	var ev contract.Event
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		st.t.Fatal(err)
-	}
-	return ev.Seq
+	fn(ctx, s)
+}
+
+// lastSeq is the seq of confID's last stored event, 0 for none.
+func (st *stack) lastSeq(confID string) (seq uint64) {
+	st.t.Helper()
+	st.withEventsStream(func(ctx context.Context, s jetstream.Stream) {
+		m, err := s.GetLastMsgForSubject(ctx, contract.EventsSubject(confID))
+		if err == jetstream.ErrMsgNotFound {
+			return
+		}
+		if err != nil {
+			st.t.Fatal(err)
+		}
+		var ev contract.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			st.t.Fatal(err)
+		}
+		seq = ev.Seq
+	})
+	return seq
 }
 
 // storedCount is how many events of confID the stream holds.
-func (st *stack) storedCount(confID string) uint64 {
+func (st *stack) storedCount(confID string) (n uint64) {
 	st.t.Helper()
-	nc, err := nats.Connect(st.ns.Load().ClientURL())
-	if err != nil {
-		st.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, contract.EventsStream)
-	if err != nil {
-		st.t.Fatal(err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(contract.EventsSubject(confID)))
-	if err != nil {
-		st.t.Fatal(err)
-	}
-	return info.State.Subjects[contract.EventsSubject(confID)]
+	st.withEventsStream(func(ctx context.Context, s jetstream.Stream) {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(contract.EventsSubject(confID)))
+		if err != nil {
+			st.t.Fatal(err)
+		}
+		n = info.State.Subjects[contract.EventsSubject(confID)]
+	})
+	return n
 }
 
 // postCallback sends a raw callback as the platform would.
@@ -412,18 +368,6 @@ func dense(t *testing.T, who, confID string, evs []event, from uint64) {
 		if ev.ConfID != confID || ev.Seq != from+uint64(i) {
 			t.Fatalf("%s: event %d is %s %+v, want conference %s seq %d", who, i, ev.Method, ev.params, confID, from+uint64(i))
 		}
-	}
-}
-
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
