@@ -108,7 +108,11 @@ var majorVersion = regexp.MustCompile(`^v[0-9]+$`)
 // element of its path, the one before it for a major-version suffix.
 func binaryName(moduleDir, pkg string) string {
 	if pkg == "." {
-		return filepath.Base(moduleDir)
+		abs, err := filepath.Abs(moduleDir)
+		if err != nil {
+			abs = moduleDir
+		}
+		return filepath.Base(abs)
 	}
 	base := path.Base(filepath.ToSlash(pkg))
 	if majorVersion.MatchString(base) {

@@ -58,3 +58,23 @@ func TestNATSStopStart(t *testing.T) {
 	s.Start()
 	Eventually(t, "the client to reconnect", 10*time.Second, nc.IsConnected)
 }
+
+// A three-node cluster takes a stream with three replicas, which a single
+// server refuses.
+func TestNATSClusterTakesR3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	c := StartNATSCluster(t, 3)
+	nc, err := nats.Connect(c.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3.>"}, Replicas: 3}); err != nil {
+		t.Fatalf("R3 stream on the cluster: %v", err)
+	}
+}

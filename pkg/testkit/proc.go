@@ -21,6 +21,7 @@ type Proc struct {
 	Bin  string
 	Args []string
 	Env  []string // the child's whole environment
+	Dir  string   // its working directory; "" is the test's
 	Log  string   // the log file; each start appends to it
 
 	mu     sync.Mutex
@@ -55,6 +56,7 @@ func (p *Proc) Start() error {
 	fmt.Fprintf(f, "\n==== %s start %s %s\n", time.Now().Format(time.RFC3339Nano), p.Bin, strings.Join(p.Args, " "))
 	cmd := exec.Command(p.Bin, p.Args...)
 	cmd.Env = p.Env
+	cmd.Dir = p.Dir
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

@@ -3,8 +3,6 @@ package conference
 import (
 	"context"
 	"fmt"
-	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,65 +10,10 @@ import (
 	"confapplet/pkg/contract"
 	"confapplet/pkg/testkit"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
-
-// startCluster runs an n-node NATS cluster with JetStream in the process
-// and waits until it has a meta leader.
-func startCluster(t *testing.T, n int) []*server.Server {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
-	var servers []*server.Server
-	for i := range n {
-		s, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-			Cluster: server.ClusterOpts{Name: "conftest", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("node %d not ready", i+1)
-		}
-		servers = append(servers, s)
-	}
-	testkit.Eventually(t, "a JetStream meta leader", 10*time.Second, func() bool {
-		for _, s := range servers {
-			if s.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-	return servers
-}
-
-func clusterURL(servers []*server.Server) string {
-	var urls []string
-	for _, s := range servers {
-		urls = append(urls, s.ClientURL())
-	}
-	return strings.Join(urls, ",")
-}
 
 // TestStartTogetherOnFreshCluster (item 1): two instances starting at the
 // same moment on a fresh 3-node cluster, creating the same R3 buckets,
@@ -79,9 +22,9 @@ func TestStartTogetherOnFreshCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
 	}
-	servers := startCluster(t, 3)
+	cluster := testkit.StartNATSCluster(t, 3)
 	e := newEnv(t, envOpts{}) // the simulator (and a single server nobody uses)
-	url := clusterURL(servers)
+	url := cluster.ClientURL()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
