@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"confapplet/pkg/testkit"
 )
 
 // The tests run the stack as a separate process: the program of
@@ -21,61 +22,23 @@ import (
 // tests run with -race (then a data race between the services, which share
 // one process there, fails the test: see stop). A process also gives the
 // real Ctrl-C path and keeps the browser test's own process small.
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildDir  string
-)
+// localBuild builds ./deploy/local once per test binary.
+var localBuild = &testkit.Builder{Race: raceEnabled}
 
 // localBinary builds ./deploy/local once and returns its path.
 func localBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "confapplet-local-bin-*")
-		if buildErr != nil {
-			return
-		}
-		builtBin = filepath.Join(buildDir, "local")
-		args := []string{"build", "-o", builtBin}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./deploy/local: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := localBuild.Build(context.Background(), ".", ".")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return builtBin
+	return bin[0]
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	localBuild.Cleanup()
 	os.Exit(code)
-}
-
-// syncBuffer is a bytes.Buffer safe for the child's output goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // localProc is a running local stack process.
@@ -86,8 +49,8 @@ type localProc struct {
 	logFile  string
 	edgeAddr string
 	simAddr  string
-	stdout   syncBuffer
-	stderr   syncBuffer
+	stdout   testkit.Buffer
+	stderr   testkit.Buffer
 	exited   chan error
 	done     bool
 	readyIn  time.Duration
@@ -98,14 +61,14 @@ type localProc struct {
 func startLocal(t *testing.T, readyWithin time.Duration, env ...string) *localProc {
 	t.Helper()
 	bin := localBinary(t)
-	p := &localProc{t: t, dir: t.TempDir(), edgeAddr: freeAddr(t), simAddr: freeAddr(t), exited: make(chan error, 1)}
+	p := &localProc{t: t, dir: t.TempDir(), edgeAddr: testkit.FreeAddr(t), simAddr: testkit.FreeAddr(t), exited: make(chan error, 1)}
 	p.logFile = filepath.Join(p.dir, "confapplet.log")
 	p.cmd = exec.Command(bin, "-temp",
 		"-edge-addr", p.edgeAddr,
-		"-callback-addr", freeAddr(t),
-		"-conf-addr", freeAddr(t),
+		"-callback-addr", testkit.FreeAddr(t),
+		"-conf-addr", testkit.FreeAddr(t),
 		"-sim-addr", p.simAddr,
-		"-nats-port", strconv.Itoa(freePort(t)),
+		"-nats-port", strconv.Itoa(testkit.FreePort(t)),
 		"-log-file", p.logFile,
 		"-log-level", "debug",
 	)

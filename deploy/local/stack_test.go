@@ -4,27 +4,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
+
+	"confapplet/pkg/testkit"
 )
-
-// freeAddr returns 127.0.0.1:<a free port>.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func freePort(t testing.TB) int {
-	_, p, _ := net.SplitHostPort(freeAddr(t))
-	n, _ := strconv.Atoi(p)
-	return n
-}
 
 // testEnv is a getenv over m only.
 func testEnv(m map[string]string) func(string) string {
@@ -77,13 +61,13 @@ func TestCheckPortsNamesTheFlag(t *testing.T) {
 	defer ln.Close()
 	cfg := defaultConfig()
 	cfg.EdgeAddr = ln.Addr().String()
-	cfg.CallbackAddr, cfg.ConfAddr, cfg.SimAddr = freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg.NATSPort = freePort(t)
+	cfg.CallbackAddr, cfg.ConfAddr, cfg.SimAddr = testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	cfg.NATSPort = testkit.FreePort(t)
 	err = newStack(cfg, testEnv(nil), io.Discard).checkPorts()
 	if err == nil || !strings.Contains(err.Error(), "-edge-addr") {
 		t.Fatalf("checkPorts = %v, want an error naming -edge-addr", err)
 	}
-	cfg.EdgeAddr = freeAddr(t)
+	cfg.EdgeAddr = testkit.FreeAddr(t)
 	if err := newStack(cfg, testEnv(nil), io.Discard).checkPorts(); err != nil {
 		t.Fatalf("free ports: %v", err)
 	}
