@@ -5,22 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"confapplet/pkg/client"
-
-	"github.com/nats-io/nats-server/v2/server"
+	"confapplet/pkg/testkit"
 )
 
 // Each Go service's environment twins follow one rule (docs/DESIGN-NOTES.md):
@@ -45,45 +41,30 @@ var addrVar = map[string]string{
 var (
 	flagLine   = regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-]*)`)
 	envInUsage = regexp.MustCompile(`\(([A-Z][A-Z0-9]*_[A-Z0-9_]+)\)`)
-	buildMu    sync.Mutex
-	buildDir   string
-	built      = map[string]error{}
+	// services builds each service's binary once per test binary.
+	services = &testkit.Builder{Root: root}
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	services.Cleanup()
+	os.Exit(code)
+}
 
 // binPath builds service's binary once per test binary and returns its path.
 // A service whose main package does not exist yet is skipped, not failed, so
 // this test does not block the services' own work while they land.
 func binPath(t *testing.T, service string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
 	dir := goServices[service]
 	if _, err := os.Stat(filepath.Join(root, dir, "main.go")); err != nil {
 		t.Skipf("%s: no main package at %s yet", service, dir)
 	}
-	if buildDir == "" {
-		d, err := os.MkdirTemp("", "composetest-bin-*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildDir = d
-	}
-	out := filepath.Join(buildDir, filepath.Base(dir))
-	err, done := built[service]
-	if !done {
-		cmd := exec.Command("go", "build", "-o", out, "./"+dir)
-		cmd.Dir = root
-		var b []byte
-		b, err = cmd.CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("go build ./%s: %v\n%s", dir, err, b)
-		}
-		built[service] = err
-	}
+	bin, err := services.Build(context.Background(), ".", "./"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return bin[0]
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -177,90 +158,6 @@ func TestComposeEnvIsKnown(t *testing.T) {
 	}
 }
 
-// natsCluster starts a 3-node JetStream cluster in this process (the
-// compose stack creates streams and buckets with 3 replicas, which a single
-// server refuses).
-func natsCluster(t *testing.T) string {
-	t.Helper()
-	ports := make([]int, 3)
-	for i := range ports {
-		ports[i] = freePort(t)
-	}
-	var routes []*url.URL
-	for _, p := range ports {
-		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-	}
-	var urls []string
-	var servers []*server.Server
-	for i := range ports {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("nats-%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoSigs:     true,
-			NoLog:      true,
-			Cluster:    server.ClusterOpts{Name: "confapplet", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     routes,
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		servers = append(servers, s)
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats not ready")
-		}
-		urls = append(urls, s.ClientURL())
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, s := range servers {
-		for s.JetStreamIsCurrent() == false || !s.JetStreamEnabled() {
-			if time.Now().After(deadline) {
-				t.Fatal("JetStream cluster did not form")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	for time.Now().Before(deadline) {
-		leader := false
-		for _, s := range servers {
-			if s.JetStreamIsLeader() {
-				leader = true
-			}
-		}
-		if leader {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return strings.Join(urls, ",")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// running is a service started from its compose environment.
-type running struct {
-	name string
-	cmd  *exec.Cmd
-	env  []string
-	out  *bytes.Buffer
-	done chan error
-}
-
 // TestComposeEnvStartsServices starts every Go service with exactly the
 // environment compose gives it — only NATS_URL, the listen addresses and the
 // compose host names are rewritten to loopback — against a 3-node NATS
@@ -272,11 +169,12 @@ func TestComposeEnvStartsServices(t *testing.T) {
 		t.Skip("builds and starts the services")
 	}
 	p := load(t, nil)
-	natsURL := natsCluster(t)
+	// The compose stack creates streams and buckets with 3 replicas.
+	natsURL := testkit.StartNATSCluster(t, 3).ClientURL()
 
 	ports := map[string]int{}
 	for name := range goServices {
-		ports[name] = freePort(t)
+		ports[name] = testkit.FreePort(t)
 	}
 	// Compose host names → loopback addresses of this test.
 	hosts := strings.NewReplacer(
@@ -297,33 +195,26 @@ func TestComposeEnvStartsServices(t *testing.T) {
 
 	// Start order as compose's depends_on: callback, conference, edge, simulator.
 	order := []string{"svc-callback", "svc-conference", "svc-edge", "ytxsim"}
-	var procs []*running
+	var procs []*testkit.Proc
 	t.Cleanup(func() {
-		for _, r := range procs {
-			if r.cmd.ProcessState == nil {
-				_ = r.cmd.Process.Signal(os.Interrupt)
-			}
+		for _, p := range procs {
+			_ = p.Signal(os.Interrupt)
 		}
-		for _, r := range procs {
-			select {
-			case <-r.done:
-			case <-time.After(15 * time.Second):
-				_ = r.cmd.Process.Kill()
+		for _, p := range procs {
+			if !p.Wait(15 * time.Second) {
+				p.Kill()
 			}
 		}
 	})
+	logs := t.TempDir()
 	for _, name := range order {
-		r := &running{name: name, env: envOf(name), out: &bytes.Buffer{}, done: make(chan error, 1)}
-		r.cmd = exec.Command(binPath(t, name))
-		r.cmd.Env = r.env
-		r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-		if err := r.cmd.Start(); err != nil {
+		p := &testkit.Proc{Name: name, Bin: binPath(t, name), Env: envOf(name), Log: filepath.Join(logs, name+".log")}
+		if err := p.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() { r.done <- r.cmd.Wait() }()
-		procs = append(procs, r)
-		if err := waitHealthy(t, r, 30*time.Second); err != nil {
-			t.Fatalf("%s with its compose environment: %v\n--- output ---\n%s", name, err, tailOf(r.out.String(), 4000))
+		procs = append(procs, p)
+		if err := waitHealthy(t, p, 30*time.Second); err != nil {
+			t.Fatalf("%s with its compose environment: %v\n--- output ---\n%s", name, err, p.Tail(4000))
 		}
 		t.Logf("%s healthy with its compose environment", name)
 	}
@@ -383,22 +274,19 @@ func TestComposeEnvStartsServices(t *testing.T) {
 	}
 }
 
-// waitHealthy runs `<binary> -healthcheck` with r's environment, as Docker's
+// waitHealthy runs `<binary> -healthcheck` with p's environment, as Docker's
 // HEALTHCHECK does, until it exits 0.
-func waitHealthy(t *testing.T, r *running, d time.Duration) error {
+func waitHealthy(t *testing.T, p *testkit.Proc, d time.Duration) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var last string
 	for {
-		select {
-		case err := <-r.done:
-			r.done <- err
-			return fmt.Errorf("exited: %v", err)
-		default:
+		if !p.Running() {
+			return fmt.Errorf("exited: %v", p.Err())
 		}
-		hc := exec.CommandContext(ctx, r.cmd.Path, "-healthcheck")
-		hc.Env = r.env
+		hc := exec.CommandContext(ctx, p.Bin, "-healthcheck")
+		hc.Env = p.Env
 		out, err := hc.CombinedOutput()
 		if err == nil {
 			return nil
@@ -412,13 +300,6 @@ func waitHealthy(t *testing.T, r *running, d time.Duration) error {
 	}
 }
 
-func tailOf(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 // TestRequiredVariableMissing is the control of the test above: without a
 // variable its service requires, the service must refuse to start, so a
 // forgotten variable in docker-compose.yml cannot pass unnoticed.
@@ -427,7 +308,7 @@ func TestRequiredVariableMissing(t *testing.T) {
 		t.Skip("builds the services")
 	}
 	p := load(t, nil)
-	env := []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("CALLBACK_ADDR=127.0.0.1:%d", freePort(t)), "NATS_URL=nats://127.0.0.1:1"}
+	env := []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("CALLBACK_ADDR=127.0.0.1:%d", testkit.FreePort(t)), "NATS_URL=nats://127.0.0.1:1"}
 	for k, v := range p.Services["svc-callback"].Environment {
 		if k != "CALLBACK_SECRET" && k != "NATS_URL" {
 			env = append(env, k+"="+v)
