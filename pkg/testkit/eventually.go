@@ -21,3 +21,23 @@ func Eventually(t testing.TB, what string, within time.Duration, cond func() boo
 		time.Sleep(pollEvery)
 	}
 }
+
+// Receive returns the first value from ch that match accepts (skipping the
+// others), and fails t when ch closes or within passes first.
+func Receive[T any](t testing.TB, ch <-chan T, within time.Duration, what string, match func(T) bool) T {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				t.Fatalf("closed while waiting for %s", what)
+			}
+			if match(v) {
+				return v
+			}
+		case <-timeout:
+			t.Fatalf("no %s within %s", what, within)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"confapplet/pkg/natsembed"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS is an embedded nats-server with JetStream for one test: a random
@@ -90,6 +91,17 @@ func (n *NATS) Server() *natsembed.Server {
 
 // StoreDir is the JetStream store directory, kept across restarts.
 func (n *NATS) StoreDir() string { return n.storeDir }
+
+// ConnectJS is Connect and a JetStream context on the connection.
+func (n *NATS) ConnectJS(t testing.TB, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc := n.Connect(t, opts...)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
 
 // Connect dials the server and registers the connection's close with
 // t.Cleanup (t may be a subtest of the one that started the server).

@@ -12,11 +12,7 @@ import (
 func TestNATSRestartKeepsJetStreamState(t *testing.T) {
 	s := StartNATS(t)
 	url := s.ClientURL()
-	nc := s.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := s.ConnectJS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "b", Storage: jetstream.FileStorage})
@@ -32,7 +28,7 @@ func TestNATSRestartKeepsJetStreamState(t *testing.T) {
 	if s.ClientURL() != url {
 		t.Fatalf("restart moved from %s to %s", url, s.ClientURL())
 	}
-	js2, _ := jetstream.New(s.Connect(t))
+	_, js2 := s.ConnectJS(t)
 	kv2, err := js2.KeyValue(ctx, "b")
 	if err != nil {
 		t.Fatal(err)

@@ -205,3 +205,24 @@ func TestRepoRoot(t *testing.T) {
 		t.Fatal("found a go.work above the temp dir")
 	}
 }
+
+func TestReceive(t *testing.T) {
+	ch := make(chan int, 3)
+	ch <- 1
+	ch <- 2
+	ch <- 3
+	if got := Receive(t, ch, time.Second, "an even number", func(n int) bool { return n%2 == 0 }); got != 2 {
+		t.Fatalf("Receive = %d, want 2 (1 skipped)", got)
+	}
+	if msg := runRecorded(t, func(tb testing.TB) {
+		Receive(tb, ch, 30*time.Millisecond, "a four", func(n int) bool { return n == 4 })
+	}); msg != "no a four within 30ms" {
+		t.Fatalf("timeout message %q", msg)
+	}
+	close(ch)
+	if msg := runRecorded(t, func(tb testing.TB) {
+		Receive(tb, ch, time.Second, "anything", func(int) bool { return true })
+	}); msg != "closed while waiting for anything" {
+		t.Fatalf("closed message %q", msg)
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"confapplet/pkg/testkit"
-	"confapplet/pkg/ytxsim"
 )
 
 // NATSServer is nats-server's main package; the pkg module requires it, so
@@ -36,13 +35,11 @@ type Options struct {
 	Secret        string // svc-callback's path secret
 	OperatorToken string // svc-conference's operator token
 
-	// Settings added to (or replacing) each service's environment.
+	// Settings added to (or replacing) each service's environment; the
+	// simulator sends its callbacks to svc-callback unless Sim sets
+	// SIM_NOTIFY_URL (to a load balancer in front of it, say).
 	Callback, Conference, Edge, Sim map[string]string
 
-	// NotifyURL, when set, says where the simulator sends its callbacks; it
-	// runs once the edges are ready (so a load balancer in front of
-	// svc-callback can start there). Default: svc-callback itself.
-	NotifyURL func(st *Stack) (string, error)
 	// ReadyWithin bounds each service's wait for readiness; 0 means 60 s.
 	ReadyWithin time.Duration
 }
@@ -50,7 +47,14 @@ type Options struct {
 // Service is one service process and its HTTP listener.
 type Service struct {
 	*testkit.Proc
-	Port int
+	Port      int
+	ReadyPath string // answers 200 once the service is ready
+}
+
+// WaitReady waits until the service answers 200 on its ReadyPath, as after
+// a restart.
+func (s *Service) WaitReady(ctx context.Context, within time.Duration) error {
+	return testkit.WaitHTTP(ctx, s.URL()+s.ReadyPath, within, s.Proc)
 }
 
 // Addr is "127.0.0.1:<port>".
@@ -79,6 +83,11 @@ type Stack struct {
 	mu    sync.Mutex
 	procs []*testkit.Proc // in start order
 }
+
+// platformVersion is the API version the simulator serves under
+// (ytxsim.Version, pinned by a test): not imported, so the load tool's
+// module need not carry the simulator's dependencies.
+const platformVersion = "2013-12-26"
 
 // The simulator's platform account (any 32 characters do).
 const (
@@ -135,21 +144,21 @@ func (st *Stack) start(ctx context.Context) error {
 			return err
 		}
 	}
-	st.Callback, st.Sim = &Service{Port: ports[0]}, &Service{Port: ports[1]}
+	st.Callback, st.Sim = &Service{Port: ports[0], ReadyPath: "/readyz"}, &Service{Port: ports[1], ReadyPath: "/healthz"}
 	st.CallbackURL = st.Callback.URL() + "/yt/" + o.Secret
 
 	cb := st.common(map[string]string{"CALLBACK_ADDR": st.Callback.Addr(), "CALLBACK_SECRET": o.Secret}, o.Callback)
-	if err := st.launch(ctx, st.Callback, "svc-callback", "svc-callback", cb, "/readyz"); err != nil {
+	if err := st.launch(ctx, st.Callback, "svc-callback", "svc-callback", cb); err != nil {
 		return err
 	}
 	for i := range o.Conferences {
-		s := &Service{Port: ports[2+i]}
+		s := &Service{Port: ports[2+i], ReadyPath: "/readyz"}
 		name := instance("svc-conference", i, o.Conferences)
 		env := st.common(map[string]string{
 			"CONF_HTTP_ADDR":      s.Addr(),
 			"CONF_INSTANCE":       name,
 			"CONF_OPERATOR_TOKEN": o.OperatorToken,
-			"YTX_BASE_URL":        st.Sim.URL() + "/" + ytxsim.Version,
+			"YTX_BASE_URL":        st.Sim.URL() + "/" + platformVersion,
 			"YTX_ACCOUNT_SID":     simSID, "YTX_AUTH_TOKEN": simToken, "YTX_APP_ID": simAppID,
 		}, o.Conference)
 		if err := st.spawn(s, name, "svc-conference", env); err != nil {
@@ -158,7 +167,7 @@ func (st *Stack) start(ctx context.Context) error {
 		st.Conferences = append(st.Conferences, s)
 	}
 	for _, s := range st.Conferences {
-		if err := st.ready(ctx, s, "/readyz"); err != nil {
+		if err := s.WaitReady(ctx, o.ReadyWithin); err != nil {
 			return err
 		}
 	}
@@ -167,19 +176,13 @@ func (st *Stack) start(ctx context.Context) error {
 			return err
 		}
 	}
-	notify := st.CallbackURL
-	if o.NotifyURL != nil {
-		if notify, err = o.NotifyURL(st); err != nil {
-			return err
-		}
-	}
 	sim := map[string]string{
 		"SIM_ADDR":        st.Sim.Addr(),
-		"SIM_NOTIFY_URL":  notify,
+		"SIM_NOTIFY_URL":  st.CallbackURL,
 		"YTX_ACCOUNT_SID": simSID, "YTX_AUTH_TOKEN": simToken, "YTX_APP_ID": simAppID,
 		"LOG_LEVEL": o.LogLevel,
 	}
-	return st.launch(ctx, st.Sim, "ytxsim", "ytxsim", merge(sim, o.Sim), "/healthz")
+	return st.launch(ctx, st.Sim, "ytxsim", "ytxsim", merge(sim, o.Sim))
 }
 
 // StartEdge starts one more svc-edge, named name (unique in the stack), on
@@ -191,9 +194,9 @@ func (st *Stack) StartEdge(ctx context.Context, name string, port int) (*Service
 			return nil, err
 		}
 	}
-	s := &Service{Port: port}
+	s := &Service{Port: port, ReadyPath: "/readyz"}
 	env := st.common(map[string]string{"EDGE_ADDR": s.Addr(), "EDGE_INSTANCE_ID": name}, st.o.Edge)
-	if err := st.launch(ctx, s, name, "svc-edge", env, "/readyz"); err != nil {
+	if err := st.launch(ctx, s, name, "svc-edge", env); err != nil {
 		return nil, err
 	}
 	st.mu.Lock()
@@ -251,11 +254,11 @@ func (st *Stack) common(env, extra map[string]string) map[string]string {
 }
 
 // launch is spawn then ready.
-func (st *Stack) launch(ctx context.Context, s *Service, name, bin string, env map[string]string, readyPath string) error {
+func (st *Stack) launch(ctx context.Context, s *Service, name, bin string, env map[string]string) error {
 	if err := st.spawn(s, name, bin, env); err != nil {
 		return err
 	}
-	return st.ready(ctx, s, readyPath)
+	return s.WaitReady(ctx, st.o.ReadyWithin)
 }
 
 // spawn starts the binary bin as the process name of s.
@@ -266,10 +269,6 @@ func (st *Stack) spawn(s *Service, name, bin string, env map[string]string) erro
 	}
 	st.track(s.Proc)
 	return nil
-}
-
-func (st *Stack) ready(ctx context.Context, s *Service, path string) error {
-	return testkit.WaitHTTP(ctx, s.URL()+path, st.o.ReadyWithin, s.Proc)
 }
 
 func (st *Stack) track(p *testkit.Proc) {
