@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 )
 
 // noLeak fails t when goroutines started during the test outlive it.
@@ -50,20 +51,7 @@ func dial(t *testing.T, url, id string, opts ...Option) *Client {
 // next returns the next notification of method (skipping others).
 func next(t *testing.T, c *Client, method string) Notification {
 	t.Helper()
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case n, ok := <-c.Notifications():
-			if !ok {
-				t.Fatalf("notifications closed waiting for %s", method)
-			}
-			if n.Method == method {
-				return n
-			}
-		case <-timeout:
-			t.Fatalf("no %s", method)
-		}
-	}
+	return testkit.Receive(t, c.Notifications(), 5*time.Second, method, func(n Notification) bool { return n.Method == method })
 }
 
 func TestHelpersAndNotifications(t *testing.T) {

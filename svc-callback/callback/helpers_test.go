@@ -38,11 +38,7 @@ type instance struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ns := testkit.StartNATS(t)
-	nc := ns.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := ns.ConnectJS(t)
 	return &env{t: t, ns: ns, js: js}
 }
 
@@ -99,16 +95,6 @@ func (in *instance) postErr(secret, kind, contentType, body string) (int, string
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
-}
-
-// reconnectJS gives the test a fresh JetStream handle on a restarted server.
-func reconnectJS(t *testing.T, ns *testkit.NATS) jetstream.JetStream {
-	t.Helper()
-	js, err := jetstream.New(ns.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 func (in *instance) get(t *testing.T, path string) (int, string) {

@@ -393,7 +393,7 @@ func TestNATSDownThenRetry(t *testing.T) {
 	}
 
 	e.ns.Start()
-	e.js = reconnectJS(t, e.ns)
+	_, e.js = e.ns.ConnectJS(t) // a fresh handle on the restarted server
 	testkit.Eventually(t, "readyz after restart", 20*time.Second, func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
 
 	if code, body := in.post(t, testSecret, "invite", "text/plain", join); code != http.StatusOK || body != Ack {

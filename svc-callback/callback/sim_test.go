@@ -202,7 +202,7 @@ func TestSimulatorRetryAfterNATSOutage(t *testing.T) {
 	}
 
 	e.ns.Start()
-	e.js = reconnectJS(t, e.ns)
+	_, e.js = e.ns.ConnectJS(t) // a fresh handle on the restarted server
 	testkit.Eventually(t, "readyz after restart", 20*time.Second, func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
 	r.clock.Advance(time.Second) // the retry
 	got := e.waitEvents(t, c.ConfID, 2)

@@ -55,11 +55,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.sim = ytxsim.New(cfg)
 	e.srv = httptest.NewServer(e.sim)
 	t.Cleanup(func() { e.srv.Close(); e.sim.Close() })
-	e.nc = e.ns.Connect(t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	var err error
-	if e.js, err = jetstream.New(e.nc); err != nil {
-		t.Fatal(err)
-	}
+	e.nc, e.js = e.ns.ConnectJS(t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	return e
 }
 

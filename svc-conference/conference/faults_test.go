@@ -138,11 +138,7 @@ func (e *env) startFaulty(f *faultJS, mod func(*Config)) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		e.t.Fatal(err)
 	}
-	nc := e.ns.Connect(e.t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	nc, js := e.ns.ConnectJS(e.t, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	f.JetStream = js
 	p, err := NewYTX(cfg, nil)
 	if err != nil {

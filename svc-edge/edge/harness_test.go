@@ -146,11 +146,7 @@ func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, true) }
 func newEnvWith(t testing.TB, responder bool) *env {
 	t.Helper()
 	ns := testkit.StartNATS(t)
-	nc := ns.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := ns.ConnectJS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := streams.EnsureEvents(ctx, js, streams.EventsConfig{})

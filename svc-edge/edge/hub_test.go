@@ -219,11 +219,7 @@ func TestResyncAfterNATSRestart(t *testing.T) {
 	wantSeqs(t, "before", cl.events(1), 1)
 
 	e.ns.Restart()
-	nc2 := e.ns.Connect(t)
-	js2, err := jetstream.New(nc2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js2 := e.ns.ConnectJS(t)
 	for s := uint64(2); s <= 3; s++ {
 		b, _ := json.Marshal(contract.Event{Kind: contract.KindJoined, ConfID: "8888", Seq: s})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
