@@ -12,27 +12,36 @@ import (
 
 	"confapplet/pkg/client"
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 )
 
-// TestClientAgainstRealStack runs pkg/client against the real processes:
-// the protocol as docs/protocol.md describes it, end to end.
-func TestClientAgainstRealStack(t *testing.T) {
+// startTestStack starts the load tool's stack for a test (skipped with
+// -short); it stops when the test ends.
+func startTestStack(t *testing.T) (context.Context, *stack) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts the whole stack")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	root, err := findRoot(".")
+	t.Cleanup(cancel)
+	root, err := testkit.RepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	e := &env{stdout: io.Discard, dir: dir, build: &builder{root: root, dir: dir}}
-	defer e.close()
+	e := &env{stdout: io.Discard, dir: dir, build: newBuilder(root, dir)}
+	t.Cleanup(e.close)
 	st, err := startStack(ctx, e, stackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, st
+}
+
+// TestClientAgainstRealStack runs pkg/client against the real processes:
+// the protocol as docs/protocol.md describes it, end to end.
+func TestClientAgainstRealStack(t *testing.T) {
+	ctx, st := startTestStack(t)
 	call := func() context.Context {
 		c, cancel := context.WithTimeout(ctx, 20*time.Second)
 		t.Cleanup(cancel)
@@ -40,20 +49,7 @@ func TestClientAgainstRealStack(t *testing.T) {
 	}
 	next := func(c *client.Client, method string) client.Notification {
 		t.Helper()
-		timeout := time.After(20 * time.Second)
-		for {
-			select {
-			case n, ok := <-c.Notifications():
-				if !ok {
-					t.Fatalf("notifications closed waiting for %s", method)
-				}
-				if n.Method == method {
-					return n
-				}
-			case <-timeout:
-				t.Fatalf("no %s", method)
-			}
-		}
+		return testkit.Receive(t, c.Notifications(), 20*time.Second, method, func(n client.Notification) bool { return n.Method == method })
 	}
 
 	a, err := client.Dial(ctx, st.edgeWS, "e2e-owner", client.WithReconnect())
@@ -168,23 +164,8 @@ func TestClientAgainstRealStack(t *testing.T) {
 // (1001): it reconnects to the second edge with ?resume= and gets exactly
 // the events it missed, then live ones.
 func TestClientReconnectsAcrossEdges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole stack")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	root, err := findRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	e := &env{stdout: io.Discard, dir: dir, build: &builder{root: root, dir: dir}}
-	defer e.close()
-	st, err := startStack(ctx, e, stackOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, edge2, err := st.startEdge(ctx, e, "svc-edge-2", 0)
+	ctx, st := startTestStack(t)
+	_, edge2, err := st.startEdge(ctx, "svc-edge-2", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +217,7 @@ func TestClientReconnectsAcrossEdges(t *testing.T) {
 	if _, err := op.WatchConf(cctx(), conf, 1); err != nil {
 		t.Fatal(err)
 	}
-	st.edge.stop(10 * time.Second) // SIGTERM: the edge closes its sessions with 1001
+	st.edge.Stop(10 * time.Second) // SIGTERM: the edge closes its sessions with 1001
 	select {
 	case c := <-codesc:
 		codes = append(codes, c)

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"confapplet/pkg/testkit"
+	"confapplet/pkg/testkit/teststack"
+
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 )
@@ -80,24 +83,24 @@ func echoServer() error {
 
 // startHelper re-executes this binary as helper name and returns its
 // address once it is listening.
-func startHelper(ctx context.Context, e *env, name string) (*proc, string, error) {
+func startHelper(ctx context.Context, e *env, name string) (*testkit.Proc, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
 	ready := filepath.Join(e.dir, name+".addr")
-	p, err := startProc("helper-"+name, self, e.dir, nil, map[string]string{helperEnv: name, readyEnv: ready})
-	if err != nil {
+	p := testkit.NewProc("helper-"+name, self, e.dir, nil, map[string]string{helperEnv: name, readyEnv: ready})
+	if err := p.Start(); err != nil {
 		return nil, "", err
 	}
-	e.onStop(func() { p.stop(5 * time.Second) })
+	e.onStop(func() { p.Stop(5 * time.Second) })
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
-			return p, string(b), waitTCP(ctx, string(b), 5*time.Second, p)
+			return p, string(b), testkit.WaitTCP(ctx, string(b), 5*time.Second, p)
 		}
-		if !p.alive() {
-			return nil, "", fmt.Errorf("helper %s exited:\n%s", name, p.tail(2000))
+		if !p.Running() {
+			return nil, "", fmt.Errorf("helper %s exited:\n%s", name, p.Tail(2000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -105,26 +108,13 @@ func startHelper(ctx context.Context, e *env, name string) (*proc, string, error
 }
 
 // startNATS starts a nats-server (with JetStream) in its own process.
-func startNATS(ctx context.Context, e *env) (*proc, string, error) {
-	bin, err := e.build.build(ctx, "nats-server", "github.com/nats-io/nats-server/v2", "deploy/bench")
+func startNATS(ctx context.Context, e *env) (*testkit.Proc, string, error) {
+	p, url, err := teststack.StartNATS(ctx, e.build, e.dir)
 	if err != nil {
 		return nil, "", err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	store := filepath.Join(e.dir, "nats-store")
-	p, err := startProc("nats-server", bin, e.dir, []string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", store}, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	e.onStop(func() { p.stop(10 * time.Second) })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitTCP(ctx, addr, 15*time.Second, p); err != nil {
-		return nil, "", err
-	}
-	return p, "nats://" + addr, nil
+	e.onStop(func() { p.Stop(10 * time.Second) })
+	return p, url, nil
 }
 
 // floorPayload is a 200-byte JSON frame, like a small JSON-RPC request.

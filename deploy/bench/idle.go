@@ -39,7 +39,7 @@ func idleStep(ctx context.Context, e *env, n int) (Result, error) {
 		return Result{}, err
 	}
 	time.Sleep(time.Second)
-	rss0, err := rssKiB(st.edge.pid())
+	rss0, err := rssKiB(st.edge.Pid())
 	if err != nil {
 		return Result{}, err
 	}
@@ -98,10 +98,10 @@ func idleStep(ctx context.Context, e *env, n int) (Result, error) {
 	for time.Now().Before(holdEnd) && ctx.Err() == nil {
 		time.Sleep(min(5*time.Second, time.Until(holdEnd)))
 		m, _ := promValues(ctx, st.edgeHTTP+"/metrics", "confapplet_edge_connections")
-		rss, _ := rssKiB(st.edge.pid())
+		rss, _ := rssKiB(st.edge.Pid())
 		fmt.Fprintf(e.stdout, "  %-28s holding, edge connections %6.0f, edge RSS %7.1f MiB\n", name, m["confapplet_edge_connections"], float64(rss)/1024)
 	}
-	rss1, err := rssKiB(st.edge.pid())
+	rss1, err := rssKiB(st.edge.Pid())
 	if err != nil {
 		return Result{}, err
 	}

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"confapplet/pkg/testkit"
 )
 
 func main() {
@@ -47,7 +49,7 @@ func main() {
 type env struct {
 	stdout io.Writer
 	dir    string // work dir: binaries, logs, stores
-	build  *builder
+	build  *testkit.Builder
 	stops  []func()
 
 	duration  time.Duration
@@ -76,6 +78,12 @@ type env struct {
 }
 
 func (e *env) onStop(f func()) { e.stops = append(e.stops, f) }
+
+// newBuilder compiles the stack's binaries into dir, statically as the
+// images are built (CGO_ENABLED=0), each once per run.
+func newBuilder(root, dir string) *testkit.Builder {
+	return &testkit.Builder{Root: root, Dir: dir, Env: []string{"CGO_ENABLED=0"}}
+}
 
 func (e *env) close() {
 	for i := len(e.stops) - 1; i >= 0; i-- {
@@ -187,8 +195,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-duration, -conns, -confs, -watchers, -confs-per-conn and -rate must be positive")
 	}
 	if root == "" {
-		if root, err = findRoot("."); err != nil {
-			return err
+		if root, err = testkit.RepoRoot("."); err != nil {
+			return fmt.Errorf("%w (use -root)", err)
 		}
 	}
 	if workdir == "" {
@@ -202,10 +210,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	e.dir = workdir
-	e.build = &builder{root: root, dir: filepath.Join(workdir, "bin")}
-	if err := os.MkdirAll(e.build.dir, 0o755); err != nil {
-		return err
-	}
+	e.build = newBuilder(root, filepath.Join(workdir, "bin"))
 	if out == "" {
 		out = filepath.Join(root, "artifacts", "bench", scenario+".json")
 	}
