@@ -20,6 +20,7 @@ import (
 
 	"confapplet/pkg/client"
 	"confapplet/pkg/contract"
+	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,7 +49,7 @@ func TestClusterFaults(t *testing.T) {
 	defer cancel()
 	// Browsers go through the load balancer when there is one, else they
 	// are spread over both edges and rotate over their URLs.
-	urls := []string{st.edgeURL(0), st.edgeURL(1)}
+	urls := []string{st.Edges[0].WS(), st.Edges[1].WS()}
 	if st.lbURL != "" {
 		urls = []string{st.lbURL}
 	}
@@ -146,7 +147,7 @@ func TestClusterFaults(t *testing.T) {
 	// many of them as the edge reported connections (its own gauge) and that
 	// none took longer than reconnectBound. It returns the victims.
 	edgeFault := func(name string, i int, do func()) (fault, []*browser) {
-		expected, err := edgeConnections(st.edges[i].base())
+		expected, err := edgeConnections(st.Edges[i].URL())
 		if err != nil {
 			t.Errorf("%s: reading the edge's connections gauge: %v", name, err)
 		}
@@ -199,10 +200,12 @@ func TestClusterFaults(t *testing.T) {
 
 	// --- Fault 1: kill -9 edge 1: its browsers reconnect to edge 2.
 	stats.setPhase("kill -9 edge")
-	f, _ := edgeFault("kill -9 "+st.edges[0].name, 0, st.edges[0].kill9)
+	f, _ := edgeFault("kill -9 "+st.Edges[0].Name, 0, st.Edges[0].Kill)
 	faults = append(faults, f)
-	st.edges[0].start(t)
-	st.edges[0].waitReady(t, 30*time.Second)
+	if err := st.Edges[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, st.Edges[0], 30*time.Second)
 	st.waitLB(t)
 	sleep(5 * time.Second)
 
@@ -212,29 +215,33 @@ func TestClusterFaults(t *testing.T) {
 	node := st.nats.nodes[1]
 	if leader := streamLeader(ctx, st.nats.urls(), contract.EventsStream); leader != "" {
 		for _, n := range st.nats.nodes {
-			if n.name == leader {
+			if n.Name == leader {
 				node = n
 			}
 		}
 	}
-	t.Logf("fault 2: kill -9 %s (leader of %s)", node.name, contract.EventsStream)
-	node.kill9()
+	t.Logf("fault 2: kill -9 %s (leader of %s)", node.Name, contract.EventsStream)
+	node.Kill()
 	sleep(10 * time.Second)
-	node.start(t)
-	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", node.httpPort), 60*time.Second); err != nil {
-		t.Errorf("%s did not come back: %v", node.name, err)
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
 	}
-	faults = append(faults, fault{name: "kill -9 " + node.name, note: "the events stream's leader; down 10 s, restarted"})
+	if err := testkit.WaitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", node.httpPort), 60*time.Second, node.Proc); err != nil {
+		t.Errorf("%s did not come back: %v", node.Name, err)
+	}
+	faults = append(faults, fault{name: "kill -9 " + node.Name, note: "the events stream's leader; down 10 s, restarted"})
 	sleep(5 * time.Second)
 
 	// --- Fault 3: kill -9 one conference instance mid-load.
 	stats.setPhase("kill -9 conference")
-	t.Logf("fault 3: kill -9 %s", st.confs[0].name)
-	st.confs[0].kill9()
+	t.Logf("fault 3: kill -9 %s", st.Conferences[0].Name)
+	st.Conferences[0].Kill()
 	sleep(10 * time.Second)
-	st.confs[0].start(t)
-	st.confs[0].waitReady(t, 30*time.Second)
-	faults = append(faults, fault{name: "kill -9 " + st.confs[0].name, note: "down 10 s, restarted"})
+	if err := st.Conferences[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, st.Conferences[0], 30*time.Second)
+	faults = append(faults, fault{name: "kill -9 " + st.Conferences[0].Name, note: "down 10 s, restarted"})
 	sleep(3 * time.Second)
 
 	// --- Fault 4: SIGTERM edge 2: browsers get 1001 and move to edge 1.
@@ -245,7 +252,7 @@ func TestClusterFaults(t *testing.T) {
 		codesBefore[b] = b.closeCodes[contract.CloseGoingAway]
 		b.mu.Unlock()
 	}
-	f, victims := edgeFault("SIGTERM "+st.edges[1].name, 1, func() { _ = st.edges[1].signal(syscall.SIGTERM) })
+	f, victims := edgeFault("SIGTERM "+st.Edges[1].Name, 1, func() { _ = st.Edges[1].Signal(syscall.SIGTERM) })
 	not1001 := 0
 	for _, b := range victims {
 		b.mu.Lock()
@@ -259,8 +266,8 @@ func TestClusterFaults(t *testing.T) {
 		t.Errorf("SIGTERM edge: %d of %d browsers were not closed with 1001", not1001, len(victims))
 	}
 	faults = append(faults, f)
-	if !st.edges[1].wait(20 * time.Second) {
-		t.Errorf("%s still running 20 s after SIGTERM", st.edges[1].name)
+	if !st.Edges[1].Wait(20 * time.Second) {
+		t.Errorf("%s still running 20 s after SIGTERM", st.Edges[1].Name)
 	}
 	sleep(5 * time.Second)
 
@@ -412,7 +419,7 @@ func TestClusterFaults(t *testing.T) {
 	// --- The platform's side: callbacks svc-callback refused (503, during a
 	// NATS fault) are retried by the platform; one dropped after its retries
 	// would be an event lost at the source.
-	simLog, _ := os.ReadFile(st.sim.log)
+	simLog, _ := os.ReadFile(st.Sim.Log)
 	cbRetries := strings.Count(string(simLog), "callback failed, retrying")
 	cbDropped := strings.Count(string(simLog), "callback dropped after retries")
 	if cbDropped > 0 {
