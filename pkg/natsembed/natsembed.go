@@ -1,18 +1,16 @@
 // Package natsembed starts a nats-server with JetStream inside the current
-// process: for tests (a temporary store on a random port) and for the
-// all-in-one local runner (a store directory that survives restarts).
+// process: for the all-in-one local runner (a store directory that survives
+// restarts) and, through pkg/testkit, for tests (a store of the test's own on
+// a random port).
 package natsembed
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // Options configure Start. The zero value is a test server: random port,
@@ -104,48 +102,4 @@ func (s *Server) Shutdown() {
 	if s.tempDir {
 		os.RemoveAll(s.storeDir)
 	}
-}
-
-// Run starts a test server and registers its shutdown with t.Cleanup.
-func Run(t testing.TB) *Server {
-	t.Helper()
-	s, err := Start(Options{})
-	if err != nil {
-		t.Fatalf("embedded nats: %v", err)
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
-// Restart stops s and starts a new server on the same port and store, as a
-// NATS restart would. The caller owns the returned server (and its cleanup:
-// a temporary store of s moves to it).
-func Restart(t testing.TB, s *Server) *Server {
-	t.Helper()
-	tcp, ok := s.Server.Addr().(*net.TCPAddr)
-	if !ok {
-		t.Fatalf("restart: server has no TCP address")
-	}
-	p := tcp.Port
-	s.Server.Shutdown()
-	s.Server.WaitForShutdown()
-	ns, err := Start(Options{Port: p, StoreDir: s.storeDir})
-	if err != nil {
-		t.Fatalf("restart embedded nats: %v", err)
-	}
-	ns.tempDir = s.tempDir
-	s.tempDir = false
-	t.Cleanup(ns.Shutdown)
-	return ns
-}
-
-// Connect dials s and registers the connection's close with t.Cleanup.
-func Connect(t testing.TB, s *Server, opts ...nats.Option) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), opts...)
-	if err != nil {
-		t.Fatalf("connect to embedded nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }
