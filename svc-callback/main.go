@@ -3,21 +3,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"confapplet/pkg/svc"
 	"confapplet/svc-callback/callback"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := callback.Run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "svc-callback:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { svc.Main("svc-callback", callback.Run) }

@@ -3,21 +3,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	_ "time/tzdata" // the platform's time zone, also where the host has none
 
+	"confapplet/pkg/svc"
 	"confapplet/svc-conference/conference"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := conference.Run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "svc-conference:", err)
-		os.Exit(1)
-	}
-}
+func main() { svc.Main("svc-conference", conference.Run) }

@@ -8,20 +8,6 @@
 //	go run ./deploy/local -h         # every flag
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "confapplet/pkg/svc"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "local:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { svc.Main("local", run) }

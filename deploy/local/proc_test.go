@@ -65,7 +65,9 @@ func startLocal(t *testing.T, readyWithin time.Duration, env ...string) *localPr
 	p.logFile = filepath.Join(p.dir, "confapplet.log")
 	p.cmd = exec.Command(bin, "-temp",
 		"-edge-addr", p.edgeAddr,
+		"-edge-ops-addr", testkit.FreeAddr(t),
 		"-callback-addr", testkit.FreeAddr(t),
+		"-callback-ops-addr", testkit.FreeAddr(t),
 		"-conf-addr", testkit.FreeAddr(t),
 		"-sim-addr", p.simAddr,
 		"-nats-port", strconv.Itoa(testkit.FreePort(t)),

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"confapplet/pkg/svc"
 	"confapplet/pkg/yuntongxun"
 	"confapplet/svc-callback/callback"
 )
@@ -20,80 +18,70 @@ const productionBaseURL = yuntongxun.ProductionBaseURL
 
 // config is the local stack's settings: flags, each with a LOCAL_* twin.
 type config struct {
-	DataDir      string // -data: JetStream store and log file
-	Temp         bool   // -temp: a temporary store, removed on exit
-	EdgeAddr     string // -edge-addr
-	CallbackAddr string // -callback-addr
-	ConfAddr     string // -conf-addr: svc-conference's ops HTTP
-	SimAddr      string // -sim-addr
-	NATSPort     int    // -nats-port
-	LogFile      string // -log-file: "" = <data>/confapplet.log (with -temp: $TMPDIR/confapplet-local.log)
-	LogLevel     string // -log-level
-	ReadyTimeout time.Duration
+	DataDir         string
+	Temp            bool
+	EdgeAddr        string
+	EdgeOpsAddr     string
+	CallbackAddr    string
+	CallbackOpsAddr string
+	ConfAddr        string
+	SimAddr         string
+	NATSPort        int
+	LogFile         string // "" = <data>/confapplet.log (with -temp: $TMPDIR/confapplet-local.log)
+	LogLevel        string
+	ReadyTimeout    time.Duration
 }
 
 func defaultConfig() config {
 	return config{
-		DataDir:      "data",
-		EdgeAddr:     ":8080",
-		CallbackAddr: ":8081",
-		ConfAddr:     ":8082",
-		SimAddr:      ":8883",
-		NATSPort:     4222,
-		LogLevel:     "info",
-		ReadyTimeout: 20 * time.Second,
+		DataDir:         "data",
+		EdgeAddr:        ":8080",
+		EdgeOpsAddr:     "127.0.0.1:8090",
+		CallbackAddr:    ":8081",
+		CallbackOpsAddr: "127.0.0.1:8091",
+		ConfAddr:        ":8082",
+		SimAddr:         ":8883",
+		NATSPort:        4222,
+		LogLevel:        "info",
+		ReadyTimeout:    20 * time.Second,
 	}
 }
 
 func (c config) storeDir() string { return filepath.Join(c.DataDir, "jetstream") }
 
-// parseConfig reads flags over their LOCAL_* environment twins.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// flags declares c's settings, each described once (README.md renders its
+// table from them).
+func (c *config) flags() *svc.Flags {
+	f := svc.NewFlags("local", "LOCAL_")
+	f.String(&c.DataDir, "data", "directory of the JetStream store (`data/jetstream`) and the log file")
+	f.Bool(&c.Temp, "temp", "a temporary JetStream store, removed on exit")
+	f.String(&c.EdgeAddr, "edge-addr", "svc-edge: the page and the WebSocket")
+	f.String(&c.EdgeOpsAddr, "edge-ops-addr", "svc-edge's ops listener (`/healthz`, `/readyz`, `/metrics`)")
+	f.String(&c.CallbackAddr, "callback-addr", "svc-callback")
+	f.String(&c.CallbackOpsAddr, "callback-ops-addr", "svc-callback's ops listener (`/healthz`, `/readyz`, `/metrics`)")
+	f.String(&c.ConfAddr, "conf-addr", "svc-conference's ops listener (`/healthz`, `/readyz`, `/metrics`)")
+	f.String(&c.SimAddr, "sim-addr", "the Yuntongxun simulator (not started with real credentials)")
+	f.Int(&c.NATSPort, "nats-port", "the embedded NATS server's client port")
+	f.String(&c.LogFile, "log-file", "every service's JSON logs (the terminal gets a 4-line summary)",
+		svc.DocDefault("`data/confapplet.log` (with `-temp`: `$TMPDIR/confapplet-local.log`)"))
+	f.LogLevel(&c.LogLevel)
+	f.Duration(&c.ReadyTimeout, "ready-timeout", "how long each service may take to become ready")
+	return f
+}
+
+// parseConfig reads flags over their LOCAL_* environment twins; -h prints
+// the settings to out and returns svc.ErrHelp.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c := defaultConfig()
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.DataDir, "data", c.DataDir, "directory of the JetStream store and the log file (LOCAL_DATA)")
-	fs.BoolVar(&c.Temp, "temp", c.Temp, "use a temporary store, removed on exit (LOCAL_TEMP)")
-	fs.StringVar(&c.EdgeAddr, "edge-addr", c.EdgeAddr, "svc-edge listen address: the page and the WebSocket (LOCAL_EDGE_ADDR)")
-	fs.StringVar(&c.CallbackAddr, "callback-addr", c.CallbackAddr, "svc-callback listen address (LOCAL_CALLBACK_ADDR)")
-	fs.StringVar(&c.ConfAddr, "conf-addr", c.ConfAddr, "svc-conference ops HTTP address: /healthz /readyz /metrics (LOCAL_CONF_ADDR)")
-	fs.StringVar(&c.SimAddr, "sim-addr", c.SimAddr, "Yuntongxun simulator listen address (LOCAL_SIM_ADDR)")
-	fs.IntVar(&c.NATSPort, "nats-port", c.NATSPort, "embedded NATS client port (LOCAL_NATS_PORT)")
-	fs.StringVar(&c.LogFile, "log-file", c.LogFile, "file of the services' JSON logs; default <data>/confapplet.log, with -temp $TMPDIR/confapplet-local.log (LOCAL_LOG_FILE)")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
-	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "how long to wait for every service to be ready (LOCAL_READY_TIMEOUT)")
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "LOCAL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if f.Name == "log-level" {
-			name = "LOG_LEVEL"
-		}
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return c, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return c, nil
+	err := c.flags().Parse(args, getenv, out)
+	return c, err
 }
 
 // run is the whole program: parse, start everything, print where it is,
 // wait for ctx (Ctrl-C) or a failing service, stop everything.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if cfg.LogFile == "" {
@@ -159,8 +147,8 @@ func printBanner(w io.Writer, s *stack) {
 		store = "a temporary store"
 	}
 	fmt.Fprintf(w, "confapplet is running: open http://localhost:%d  (Ctrl-C stops)\n", portOf(c.EdgeAddr))
-	fmt.Fprintf(w, "  svc-edge %s · svc-callback %s · svc-conference ops %s · NATS %s (JetStream in %s)\n",
-		c.EdgeAddr, c.CallbackAddr, c.ConfAddr, s.nats.ClientURL(), store)
+	fmt.Fprintf(w, "  svc-edge %s · svc-callback %s · NATS %s (JetStream in %s) · ops: edge %s, callback %s, conference %s\n",
+		c.EdgeAddr, c.CallbackAddr, s.nats.ClientURL(), store, c.EdgeOpsAddr, c.CallbackOpsAddr, c.ConfAddr)
 	if s.real {
 		hint := ""
 		if s.secret == callback.DefaultLocalSecret {

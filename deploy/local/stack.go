@@ -121,9 +121,9 @@ func (s *stack) start(ctx context.Context) error {
 
 	// Then callback (it creates the events stream), the conference service,
 	// and the edge that browsers reach.
-	s.add(svcCallback, callback.Run, []string{"-addr", s.cfg.CallbackAddr, "-local"}, "/readyz", s.cfg.CallbackAddr)
+	s.add(svcCallback, callback.Run, []string{"-addr", s.cfg.CallbackAddr, "-ops-addr", s.cfg.CallbackOpsAddr, "-local"}, "/readyz", s.cfg.CallbackAddr)
 	s.add(svcConference, conference.Run, []string{"-http-addr", s.cfg.ConfAddr}, "/readyz", s.cfg.ConfAddr)
-	s.add(svcEdge, edge.Run, []string{"-addr", s.cfg.EdgeAddr}, "/readyz", s.cfg.EdgeAddr)
+	s.add(svcEdge, edge.Run, []string{"-addr", s.cfg.EdgeAddr, "-ops-addr", s.cfg.EdgeOpsAddr}, "/readyz", s.cfg.EdgeAddr)
 	// One after the other, each ready before the next starts: the edge
 	// comes last, so once its /readyz answers 200 the whole stack serves.
 	for _, name := range s.order {
@@ -145,7 +145,9 @@ func (s *stack) checkPorts() error {
 	addrs := []struct{ flag, addr string }{
 		{"-nats-port", fmt.Sprintf("127.0.0.1:%d", s.cfg.NATSPort)},
 		{"-edge-addr", s.cfg.EdgeAddr},
+		{"-edge-ops-addr", s.cfg.EdgeOpsAddr},
 		{"-callback-addr", s.cfg.CallbackAddr},
+		{"-callback-ops-addr", s.cfg.CallbackOpsAddr},
 		{"-conf-addr", s.cfg.ConfAddr},
 	}
 	if !realPlatform(s.getenv) {

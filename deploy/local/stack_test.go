@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"confapplet/pkg/svc"
 	"confapplet/pkg/testkit"
 )
 
@@ -62,6 +63,7 @@ func TestCheckPortsNamesTheFlag(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.EdgeAddr = ln.Addr().String()
 	cfg.CallbackAddr, cfg.ConfAddr, cfg.SimAddr = testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	cfg.EdgeOpsAddr, cfg.CallbackOpsAddr = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cfg.NATSPort = testkit.FreePort(t)
 	err = newStack(cfg, testEnv(nil), io.Discard).checkPorts()
 	if err == nil || !strings.Contains(err.Error(), "-edge-addr") {
@@ -70,5 +72,14 @@ func TestCheckPortsNamesTheFlag(t *testing.T) {
 	cfg.EdgeAddr = testkit.FreeAddr(t)
 	if err := newStack(cfg, testEnv(nil), io.Discard).checkPorts(); err != nil {
 		t.Fatalf("free ports: %v", err)
+	}
+}
+
+// TestConfigDoc: README.md's table of the local stack's settings is the one
+// the flag declarations render (UPDATE_DOCS=1 rewrites it).
+func TestConfigDoc(t *testing.T) {
+	c := defaultConfig()
+	if err := svc.CheckDoc("../../README.md", c.flags().Table()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,21 +3,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	_ "time/tzdata" // callback times are in Asia/Shanghai even on hosts without zoneinfo
 
+	"confapplet/pkg/svc"
 	"confapplet/pkg/ytxsim"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := ytxsim.Run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "ytxsim:", err)
-		os.Exit(1)
-	}
-}
+func main() { svc.Main("ytxsim", ytxsim.Run) }

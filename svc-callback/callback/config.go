@@ -2,18 +2,19 @@ package callback
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // the platform's time zone must resolve in a scratch image
+
+	"confapplet/pkg/svc"
 )
 
 // Config holds every setting of svc-callback. Flags and environment
-// variables fill it (flag wins); CONFIG.md lists them with their defaults.
+// variables fill it (flag wins); each is described once, in declare, from
+// which CONFIG.md's table is rendered.
 type Config struct {
 	// Addr is the HTTP listen address (flag -addr, env CALLBACK_ADDR).
 	Addr string
@@ -229,96 +230,61 @@ func ParseCIDRs(v string) ([]netip.Prefix, error) {
 // options are the settings of Run that are not part of Config.
 type options struct {
 	healthcheck bool
+	opsAddr     string // the ops listener (/healthz, /readyz, /metrics); "" = none
 	pprof       string // listen address of the pprof endpoints; "" = off
+	http        svc.HTTPLimits
+}
+
+// declare declares every setting on f: the flag, its environment twin
+// (CALLBACK_FOO_BAR for -foo-bar) and its one description.
+func (c *Config) declare(f *svc.Flags, o *options) {
+	f.String(&c.Addr, "addr", "listen address of the platform's callbacks (`/yt/<secret>/<kind>`), `/healthz` and `/readyz` (never `/metrics` or pprof)")
+	f.String(&o.opsAddr, "ops-addr", "ops listener: `/healthz`, `/readyz`, `/metrics`; keep it on loopback or an internal network; empty: none")
+	f.String(&c.Secret, "secret", "path secret: callbacks go to `/yt/<secret>/<kind>`. **Required** unless local mode. No `/ ? # %` or spaces.", svc.DocDefault("(none)"))
+	f.Bool(&c.Local, "local", "local mode: the secret defaults to `local`")
+	f.Var(cidrList{&c.AllowCIDRs}, "allow-cidrs", "comma-separated CIDRs or addresses allowed to call; others get 403. Checked against the TCP peer address (behind a proxy that is the proxy).", svc.DocDefault("(empty = any)"))
+	f.Int64(&c.MaxBody, "max-body", "largest body in bytes; larger → 413")
+	f.String(&c.TimeZone, "time-zone", "the platform's time zone (event times are validated in it; tz data is embedded)")
+	f.NATS(&c.NATSURL)
+	f.LogLevel(&c.LogLevel)
+	f.Duration(&c.EventsMaxAge, "events-max-age", "how long `CONF_EVENTS` keeps events (replay window for reconnecting browsers)")
+	f.Int(&c.EventsReplicas, "events-replicas", "replicas of `CONF_EVENTS` (3 in a cluster)")
+	f.Duration(&c.EventsDuplicateWindow, "events-duplicate-window", "JetStream de-duplication window for platform retries")
+	f.Duration(&c.PublishTimeout, "publish-timeout", "bound on storing one callback; past it → 503")
+	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "hard cap of the whole shutdown (callbacks in flight, NATS drain)")
+	f.Int(&c.SeqCacheSize, "seq-cache-size", "conferences whose latest event (seq, stream seq, key) the process remembers (about 250 bytes each), so a callback is stored with one NATS round trip instead of two (LRU; `-1` disables: every callback reads the last event first)")
+	f.Duration(&c.SeqCacheTTL, "seq-cache-ttl", "how long a remembered latest event is used before it is read again")
+	f.String(&o.pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
+	o.http.Declare(f)
+	f.Healthcheck(&o.healthcheck, "addr")
+}
+
+// defaultOptions: the platform (and a proxy in front of it) reuses
+// connections, so idle connections are kept for 2 minutes; a slow or
+// stalled client is cut by the header and read timeouts; the write timeout
+// covers the publish (bounded by PublishTimeout) plus the answer.
+func defaultOptions(c Config) options {
+	return options{opsAddr: "127.0.0.1:8091", http: svc.HTTPLimits{
+		ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: max(30*time.Second, c.PublishTimeout+10*time.Second),
+		Idle: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+	}}
+}
+
+// flags declares the settings of c and o.
+func (c *Config) flags(o *options) *svc.Flags {
+	f := svc.NewFlags("svc-callback", "CALLBACK_")
+	c.declare(f, o)
+	return f
 }
 
 // parseConfig reads flags (args) over environment variables (getenv) over
-// the defaults.
+// the defaults; -h prints the settings to out and returns svc.ErrHelp.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, options, error) {
 	cfg := DefaultConfig()
-	var opt options
-	fs := flag.NewFlagSet("svc-callback", flag.ContinueOnError)
-	fs.SetOutput(out)
-
-	// env first: each flag's default is its env twin when set.
-	var envErrs []error
-	envStr := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	envBool := func(name string, def bool) bool {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s: %w", name, err))
-			return def
-		}
-		return b
-	}
-	envInt := func(name string, def int64) int64 {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s: %w", name, err))
-			return def
-		}
-		return n
-	}
-	envDur := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s: %w", name, err))
-			return def
-		}
-		return d
-	}
-
-	fs.StringVar(&cfg.Addr, "addr", envStr("CALLBACK_ADDR", cfg.Addr), "HTTP listen address (CALLBACK_ADDR)")
-	fs.StringVar(&cfg.Secret, "secret", envStr("CALLBACK_SECRET", ""), "path secret: /yt/<secret>/<kind> (CALLBACK_SECRET); required unless -local")
-	fs.BoolVar(&cfg.Local, "local", envBool("CALLBACK_LOCAL", false), "local mode: secret defaults to \"local\" (CALLBACK_LOCAL)")
-	if v := getenv("CALLBACK_ALLOW_CIDRS"); v != "" {
-		ps, err := ParseCIDRs(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("CALLBACK_ALLOW_CIDRS: %w", err))
-		}
-		cfg.AllowCIDRs = ps
-	}
-	fs.Var(cidrList{&cfg.AllowCIDRs}, "allow-cidrs", "comma-separated source CIDRs allowed; empty = any (CALLBACK_ALLOW_CIDRS)")
-	fs.Int64Var(&cfg.MaxBody, "max-body", envInt("CALLBACK_MAX_BODY", cfg.MaxBody), "largest callback body in bytes (CALLBACK_MAX_BODY)")
-	fs.StringVar(&cfg.TimeZone, "time-zone", envStr("CALLBACK_TIME_ZONE", cfg.TimeZone), "the platform's time zone (CALLBACK_TIME_ZONE)")
-	fs.StringVar(&cfg.NATSURL, "nats", envStr("NATS_URL", cfg.NATSURL), "NATS server URL(s), comma-separated (NATS_URL)")
-	fs.StringVar(&cfg.LogLevel, "log-level", envStr("LOG_LEVEL", cfg.LogLevel), "debug, info, warn, error (LOG_LEVEL)")
-	fs.DurationVar(&cfg.EventsMaxAge, "events-max-age", envDur("CALLBACK_EVENTS_MAX_AGE", cfg.EventsMaxAge), "how long the events stream keeps events (CALLBACK_EVENTS_MAX_AGE)")
-	replicas := fs.Int("events-replicas", int(envInt("CALLBACK_EVENTS_REPLICAS", int64(cfg.EventsReplicas))), "events stream replicas (CALLBACK_EVENTS_REPLICAS)")
-	fs.DurationVar(&cfg.EventsDuplicateWindow, "events-duplicate-window", envDur("CALLBACK_EVENTS_DUPLICATE_WINDOW", cfg.EventsDuplicateWindow), "window in which a retried callback is stored once (CALLBACK_EVENTS_DUPLICATE_WINDOW)")
-	fs.DurationVar(&cfg.PublishTimeout, "publish-timeout", envDur("CALLBACK_PUBLISH_TIMEOUT", cfg.PublishTimeout), "bound on publishing one callback (CALLBACK_PUBLISH_TIMEOUT)")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDur("CALLBACK_SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout), "graceful shutdown bound (CALLBACK_SHUTDOWN_TIMEOUT)")
-	fs.IntVar(&cfg.SeqCacheSize, "seq-cache-size", int(envInt("CALLBACK_SEQ_CACHE_SIZE", int64(cfg.SeqCacheSize))), "conferences whose latest event is remembered for one-round-trip publishes; -1 disables (CALLBACK_SEQ_CACHE_SIZE)")
-	fs.DurationVar(&cfg.SeqCacheTTL, "seq-cache-ttl", envDur("CALLBACK_SEQ_CACHE_TTL", cfg.SeqCacheTTL), "how long a remembered latest event is used before it is read again (CALLBACK_SEQ_CACHE_TTL)")
-	fs.StringVar(&opt.pprof, "pprof", envStr("CALLBACK_PPROF", ""), "listen address for /debug/pprof/ (e.g. 127.0.0.1:6061); empty = off (CALLBACK_PPROF)")
-	fs.BoolVar(&opt.healthcheck, "healthcheck", false, "GET /healthz on -addr and exit 0 (healthy) or 1 (for Docker HEALTHCHECK)")
-
-	if err := errors.Join(envErrs...); err != nil {
+	opt := defaultOptions(cfg)
+	if err := cfg.flags(&opt).Parse(args, getenv, out); err != nil {
 		return cfg, opt, err
 	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, opt, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, opt, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	cfg.EventsReplicas = *replicas
+	opt.http.Write = max(opt.http.Write, cfg.PublishTimeout+10*time.Second)
 	return cfg.withDefaults(), opt, nil
 }

@@ -108,6 +108,14 @@ func (in *instance) get(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// getOps is get on the ops handler (where /metrics is).
+func (in *instance) getOps(t *testing.T, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	in.srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
 func (in *instance) outcome(kind, outcome string) float64 {
 	return testutil.ToFloat64(in.srv.metrics.callbacks.WithLabelValues(kind, outcome))
 }

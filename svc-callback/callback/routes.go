@@ -11,8 +11,8 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
+	"confapplet/pkg/svc"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
 
@@ -32,35 +32,20 @@ const rawLogLimit = 1024
 //	POST /yt/{secret}/{kind}   a platform callback; kind ∈ contract.CallbackKinds
 //	GET  /healthz              the process is up
 //	GET  /readyz               NATS connected and the events stream reachable
-//	GET  /metrics              Prometheus, the server's own registry
+//
+// /metrics is on the ops listener only (OpsHandler).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/yt/", s.handleCallback())
-	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", s.handleReadyz())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	s.ops().Probes(mux)
 	return mux
 }
 
-func handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-}
+// OpsHandler serves /healthz, /readyz and /metrics (the ops listener).
+func (s *Server) OpsHandler() http.Handler { return s.ops().Handler() }
 
-func (s *Server) handleReadyz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.pub.reachable(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+func (s *Server) ops() svc.Ops {
+	return svc.Ops{Ready: s.pub.reachable, Registry: s.metrics.reg}
 }
 
 // handleCallback serves /yt/{secret}/{kind}. Order of checks: source

@@ -94,7 +94,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-local", "-pprof", "127.0.0.1:0"}, mapEnv(map[string]string{"NATS_URL": ns.ClientURL()}), pw)
+		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-ops-addr", "127.0.0.1:0", "-local", "-pprof", "127.0.0.1:0"}, mapEnv(map[string]string{"NATS_URL": ns.ClientURL()}), pw)
 		pw.Close()
 	}()
 	// The "listening" log line names the address.

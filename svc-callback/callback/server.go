@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,8 +23,8 @@ import (
 	"time"
 
 	"confapplet/pkg/logging"
-	"confapplet/pkg/ops"
 	"confapplet/pkg/streams"
+	"confapplet/pkg/svc"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -96,7 +95,8 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the callback routes and /healthz, /readyz, /metrics.
+// Handler serves the callback routes and /healthz, /readyz (the public
+// listener; metrics are on OpsHandler only).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Registry is the server's own Prometheus registry (what /metrics serves).
@@ -137,98 +137,46 @@ func (s *Server) sourceOK(r *http.Request) bool {
 
 // Run is the svc-callback binary: it reads flags (args) and environment
 // (getenv), connects to NATS, serves HTTP until ctx ends, then shuts down
-// gracefully. With -healthcheck it only GETs /healthz and returns.
+// in stages within ShutdownTimeout. With -healthcheck it only GETs /healthz
+// and returns.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, opt, err := parseConfig(args, getenv, stdout)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if opt.healthcheck {
-		return ops.Healthcheck(ctx, cfg.Addr)
+		return svc.Healthcheck(ctx, cfg.Addr)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log := logging.New(stdout, cfg.LogLevel, "svc-callback")
-
-	nc, err := nats.Connect(cfg.NATSURL,
-		nats.Name("svc-callback"),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(500*time.Millisecond),
+	p := svc.NewProcess(log)
+	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-callback", Options: []nats.Option{
 		// No reconnect buffer: while NATS is away a publish fails at once
 		// and the platform gets 503 (it retries), instead of a request
 		// that waits and a buffered publish sent after we answered.
 		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn().Err(err).Msg("NATS disconnected")
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
-		}),
-	)
-	if err != nil {
-		return fmt.Errorf("connect NATS %s: %w", cfg.NATSURL, err)
-	}
-	defer nc.Close()
-
-	s, err := New(cfg, nc, log)
+	}})
 	if err != nil {
 		return err
 	}
-	if opt.pprof != "" {
-		stopPprof, err := ops.ServePprof(opt.pprof, log)
-		if err != nil {
-			return err
-		}
-		defer stopPprof()
+	s, err := New(cfg, nc.Conn, log)
+	if err == nil {
+		_, err = p.Listen("listening", cfg.Addr, s.Handler(), opt.http)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	if err == nil {
+		_, err = p.ServeOps(opt.opsAddr, s.ops(), opt.http)
+	}
+	if err == nil {
+		_, err = p.ServePprof(opt.pprof, opt.http)
+	}
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		p.Close()
+		return err
 	}
-	srv := newHTTPServer(s.Handler(), cfg)
-	log.Info().Str("addr", ln.Addr().String()).Bool("local", cfg.Local).
-		Int("allow_cidrs", len(cfg.AllowCIDRs)).Msg("listening")
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info().Msg("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error().Err(err).Msg("http serve")
-	}
-	if derr := nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-		log.Warn().Err(derr).Msg("NATS drain")
-	}
-	log.Info().Msg("stopped")
-	return err
-}
-
-// newHTTPServer is the callback HTTP server. The platform (and a proxy in
-// front of it) reuses connections: keep-alive stays on, idle connections
-// are kept for 2 minutes, and a slow or stalled client is cut by the
-// header/read timeouts. The write timeout covers the publish (bounded by
-// PublishTimeout) plus the answer.
-func newHTTPServer(h http.Handler, cfg Config) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      max(30*time.Second, cfg.PublishTimeout+10*time.Second),
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
+	log.Info().Bool("local", cfg.Local).Int("allow_cidrs", len(cfg.AllowCIDRs)).Msg("callback service started")
+	return p.Run(ctx, svc.Stop{Cap: cfg.ShutdownTimeout})
 }
 
 // hostOnly strips a port, for log lines.

@@ -423,7 +423,7 @@ func TestOpsEndpoints(t *testing.T) {
 	in.post(t, testSecret, "created", "text/plain", xmlBody("Request", "confid", "6001", "createtime", "20261128103000"))
 	in.post(t, testSecret, "created", "text/plain", xmlBody("Request", "confid", "6001", "createtime", "20261128103000"))
 	in.post(t, "nope", "created", "text/plain", "")
-	code, body := in.get(t, "/metrics")
+	code, body := in.getOps(t, "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("metrics %d", code)
 	}

@@ -2,7 +2,6 @@ package conference
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/svc"
 	"confapplet/pkg/ytxsim"
 )
 
@@ -87,8 +87,9 @@ type Config struct {
 	// the read methods answer from (view.go); 0 turns the view off (every
 	// read is a KV get).
 	ViewMaxRecords       int
-	Healthcheck          bool   // -healthcheck: GET /healthz and exit 0/1
-	Pprof                string // -pprof / CONF_PPROF: listen address of Go's profiles; "" = off
+	HTTP                 svc.HTTPLimits // the ops listener's
+	Healthcheck          bool           // -healthcheck: GET /healthz and exit 0/1
+	Pprof                string         // -pprof / CONF_PPROF: listen address of Go's profiles; "" = off
 	InstanceName         string
 	compiledAllowNumbers []*regexp.Regexp
 }
@@ -131,6 +132,7 @@ func DefaultConfig() Config {
 		ShutdownGrace:        10 * time.Second,
 		StartTimeout:         time.Minute,
 		ViewMaxRecords:       100000,
+		HTTP:                 svc.DefaultLimits,
 	}
 }
 
@@ -227,6 +229,12 @@ func (c *Config) Validate() error {
 	if c.StartTimeout <= 0 {
 		bad("start-timeout must be > 0")
 	}
+	if c.HTTP == (svc.HTTPLimits{}) {
+		c.HTTP = svc.DefaultLimits
+	}
+	if c.HTTP.ReadHeader <= 0 || c.HTTP.Idle <= 0 {
+		bad("read-header-timeout and idle-timeout must be > 0")
+	}
 	return errors.Join(errs...)
 }
 
@@ -242,102 +250,67 @@ func (c *Config) location() *time.Location {
 	return loc
 }
 
-// parseConfig fills a Config from args and getenv: every flag -foo-bar has
-// the environment twin CONF_FOO_BAR; the flag wins. -nats, -log-level and
-// the platform credentials use the workspace-wide names NATS_URL, LOG_LEVEL
-// and YTX_*.
+// declare declares every setting of c on f: the flag, its environment
+// twin (CONF_FOO_BAR for -foo-bar; NATS_URL, LOG_LEVEL and the platform's
+// YTX_* keep their workspace-wide names) and its one description.
+func (c *Config) declare(f *svc.Flags, allow *string) {
+	f.NATS(&c.NATSURL)
+	f.String(&c.HTTPAddr, "http-addr", "ops listener (`/healthz`, `/readyz`, `/metrics`); empty disables")
+	f.LogLevel(&c.LogLevel)
+	f.String(&c.InstanceName, "instance", "instance name in logs, NATS connection name, micro metadata", svc.DocDefault("host name"))
+	f.String(&c.YTXBaseURL, "ytx-base-url", "platform REST prefix; production `https://app.cloopen.com:8883/2013-12-26`", svc.Env("YTX_BASE_URL"))
+	f.String(&c.YTXAccountSID, "ytx-account-sid", "platform account SID", svc.Env("YTX_ACCOUNT_SID"), svc.DocDefault("the simulator's default"))
+	f.String(&c.YTXAuthToken, "ytx-auth-token", "platform auth token", svc.Env("YTX_AUTH_TOKEN"), svc.DocDefault("the simulator's default"))
+	f.String(&c.YTXAppID, "ytx-app-id", "platform app id", svc.Env("YTX_APP_ID"), svc.DocDefault("the simulator's default"))
+	f.Duration(&c.YTXTimeout, "ytx-timeout", "one platform HTTP exchange (the caller's deadline applies too)")
+	f.String(&c.TimeZone, "time-zone", "the platform's time zone, for `createtime`/`invitetime` (tz data is embedded)")
+	f.String(&c.OperatorToken, "operator-token", "a caller presenting it in `Confapplet-Operator` may act on any conference (constant-time compare)", svc.DocDefault("empty (no operator)"))
+	f.Int(&c.Concurrency, "concurrency", "requests one instance executes at once (the worker pool)")
+	f.Duration(&c.DefaultTimeout, "default-timeout", "deadline when `Confapplet-Deadline` is absent and the method has no contract timeout")
+	f.Int(&c.KVReplicas, "kv-replicas", "replicas of the three KV buckets (3 in a cluster)")
+	f.Int(&c.EventsReplicas, "events-replicas", "replicas of `CONF_EVENTS` if this service has to create it, and of the consumer", svc.DocDefault("`0` = as kv-replicas"))
+	f.String(&c.Consumer, "consumer", "durable consumer name, shared by all instances")
+	f.Int(&c.EventWorkers, "event-workers", "events applied in parallel per instance (one conference always on one worker)")
+	f.Int(&c.MissingRecordRetries, "missing-record-retries", "redeliveries of an event whose conference has no record yet")
+	f.Duration(&c.MissingRecordDelay, "missing-record-delay", "NakWithDelay between them")
+	f.Duration(&c.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are remembered (bucket TTL)")
+	f.Duration(&c.IdempotencyStale, "idempotency-stale", "an unfinished request older than this may be taken over by its retry")
+	f.String(allow, "allow-numbers", "allowed number patterns, Go regexps anchored with `^…$`, separated by spaces or `;`", svc.DocDefault("see below"))
+	f.Int(&c.MaxNumbersPerCall, "max-numbers-per-call", "numbers in one `#`-joined `InviteJoinConf`")
+	f.Float64(&c.InviteRatePerSec, "invite-rate", "dialled numbers per second per client (one bucket in KV for all instances); 0 disables")
+	f.Int(&c.InviteBurst, "invite-burst", "its burst")
+	f.Float64(&c.GlobalRatePerSec, "global-invite-rate", "dialled numbers per second, all clients, all instances together (one bucket in KV); 0 disables")
+	f.Int(&c.GlobalBurst, "global-invite-burst", "its burst")
+	f.Int(&c.MaxConfsPerClient, "max-confs-per-client", "live conferences one client may own; 0 disables")
+	f.Int(&c.DefaultMaxMember, "default-max-member", "`maxmember` of a `CreateConf` without one")
+	f.Int(&c.MinMemberLimit, "min-member-limit", "smallest `maxmember` accepted (the platform's)")
+	f.Int(&c.MaxMemberLimit, "max-member-limit", "largest `maxmember` accepted (the platform's)")
+	f.Duration(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown (the whole shutdown, NATS drain included, is capped at this + 15s)")
+	f.Int(&c.ViewMaxRecords, "view-max-records", "conference records held in memory for the read methods (see \"Reads from the in-memory view\"); 0 turns the view off (every read is a KV get)")
+	f.String(&c.Pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
+	f.Duration(&c.StartTimeout, "start-timeout", "how long start-up keeps retrying to create or bind the KV buckets, the events stream and the consumer (5 s attempts, backoff); then `Run` fails")
+	c.HTTP.Declare(f)
+	f.Healthcheck(&c.Healthcheck, "http-addr")
+}
+
+// parseConfig fills a Config from args over getenv over the defaults; -h
+// prints the settings to out and returns svc.ErrHelp.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := DefaultConfig()
-	fs := flag.NewFlagSet("svc-conference", flag.ContinueOnError)
-	fs.SetOutput(out)
-	env := map[string]string{} // flag name → env name
-	str := func(p *string, name, envName, usage string) {
-		fs.StringVar(p, name, *p, usage)
-		env[name] = envName
-	}
-	dur := func(p *time.Duration, name, usage string) {
-		fs.DurationVar(p, name, *p, usage)
-	}
-	num := func(p *int, name, usage string) { fs.IntVar(p, name, *p, usage) }
-	flt := func(p *float64, name, usage string) { fs.Float64Var(p, name, *p, usage) }
-
-	str(&c.NATSURL, "nats", "NATS_URL", "NATS server URL(s), comma-separated")
-	str(&c.HTTPAddr, "http-addr", "", "ops HTTP listen address (/healthz, /readyz, /metrics); empty disables")
-	str(&c.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
-	str(&c.YTXBaseURL, "ytx-base-url", "YTX_BASE_URL", "platform REST base URL (…/2013-12-26)")
-	str(&c.YTXAccountSID, "ytx-account-sid", "YTX_ACCOUNT_SID", "platform account SID")
-	str(&c.YTXAuthToken, "ytx-auth-token", "YTX_AUTH_TOKEN", "platform auth token")
-	str(&c.YTXAppID, "ytx-app-id", "YTX_APP_ID", "platform app id")
-	dur(&c.YTXTimeout, "ytx-timeout", "timeout of one platform request")
-	str(&c.TimeZone, "time-zone", "", "the platform's time zone (times in state and events)")
-	str(&c.OperatorToken, "operator-token", "", "operator token (Confapplet-Operator) that may act on any conference; empty: no operator")
-	num(&c.Concurrency, "concurrency", "requests executed at once by this instance")
-	dur(&c.DefaultTimeout, "default-timeout", "deadline of a request without Confapplet-Deadline")
-	num(&c.KVReplicas, "kv-replicas", "replicas of the KV buckets (1 single server, 3 cluster)")
-	num(&c.EventsReplicas, "events-replicas", "replicas of the events stream if this service creates it, and of its consumer; 0: as kv-replicas")
-	dur(&c.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept")
-	dur(&c.IdempotencyStale, "idempotency-stale", "age after which an unfinished idempotent request may be taken over")
-	str(&c.Consumer, "consumer", "", "durable events consumer name shared by all instances")
-	num(&c.EventWorkers, "event-workers", "events applied in parallel (one conference per worker)")
-	num(&c.MissingRecordRetries, "missing-record-retries", "redeliveries of an event whose conference has no record yet")
-	dur(&c.MissingRecordDelay, "missing-record-delay", "delay between those redeliveries")
-	allow := strings.Join(c.AllowNumbers, " ")
-	str(&allow, "allow-numbers", "", "allowed number patterns (Go regexps, anchored), separated by spaces or ';'")
-	num(&c.MaxNumbersPerCall, "max-numbers-per-call", "numbers in one '#'-joined InviteJoinConf")
-	flt(&c.InviteRatePerSec, "invite-rate", "invitations (numbers dialled) per second per client; 0 disables")
-	num(&c.InviteBurst, "invite-burst", "burst of the per-client invite rate")
-	flt(&c.GlobalRatePerSec, "global-invite-rate", "invitations per second per instance for all clients; 0 disables")
-	num(&c.GlobalBurst, "global-invite-burst", "burst of the global invite rate")
-	num(&c.MaxConfsPerClient, "max-confs-per-client", "live conferences one client may own; 0 disables")
-	num(&c.DefaultMaxMember, "default-max-member", "maxmember of a CreateConf that gives none")
-	num(&c.MaxMemberLimit, "max-member-limit", "largest maxmember accepted")
-	num(&c.MinMemberLimit, "min-member-limit", "smallest maxmember accepted")
-	dur(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown")
-	str(&c.InstanceName, "instance", "", "instance name in logs and NATS connection name (default: host name)")
-	dur(&c.StartTimeout, "start-timeout", "how long start-up may keep retrying to create or bind the KV buckets, the events stream and the consumer")
-	num(&c.ViewMaxRecords, "view-max-records", "conference records held in memory for the read methods (QueryConfState, GetConf, AuthorizeWatch); 0 disables the view")
-	str(&c.Pprof, "pprof", "", "listen address for /debug/pprof/ (e.g. 127.0.0.1:6062); empty = off")
-	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET /healthz of a running instance and exit 0 (healthy) or 1")
-	envName := func(flagName string) string {
-		if name := env[flagName]; name != "" {
-			return name
-		}
-		return "CONF_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-	}
-	// -help shows each flag's environment twin, as svc-edge and svc-callback do.
-	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "healthcheck" {
-			f.Usage += " (" + envName(f.Name) + ")"
-		}
-	})
-
-	if err := fs.Parse(args); err != nil {
+	f, allow := c.flags()
+	if err := f.Parse(args, getenv, out); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || f.Name == "healthcheck" {
-			return
-		}
-		name := envName(f.Name)
-		v := getenv(name)
-		if v == "" {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-		}
-	})
-	if len(errs) > 0 {
-		return c, errors.Join(errs...)
-	}
-	c.AllowNumbers = strings.FieldsFunc(allow, func(r rune) bool { return r == ';' || r == ' ' || r == '\n' || r == '\t' })
+	c.AllowNumbers = strings.FieldsFunc(*allow, func(r rune) bool { return r == ';' || r == ' ' || r == '\n' || r == '\t' })
 	return c, nil
+}
+
+// flags declares c's settings; allow receives the allow-list as one string.
+func (c *Config) flags() (*svc.Flags, *string) {
+	f := svc.NewFlags("svc-conference", "CONF_")
+	allow := strings.Join(c.AllowNumbers, " ")
+	c.declare(f, &allow)
+	return f, &allow
 }
 
 // methodTimeout is the default deadline of method.

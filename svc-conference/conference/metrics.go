@@ -9,7 +9,7 @@ import (
 // stack runs every service in one process).
 type metrics struct {
 	reg       *prometheus.Registry
-	requests  *prometheus.CounterVec   // method, code ("ok" or a contract.Code)
+	requests  *prometheus.CounterVec   // method, outcome ("ok" or a contract.Code), as the edge counts them
 	duration  *prometheus.HistogramVec // method
 	inflight  prometheus.Gauge
 	platform  *prometheus.HistogramVec // command, outcome
@@ -25,8 +25,8 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "confapplet", Subsystem: "conference", Name: "requests_total",
-			Help: "Requests answered, by method and result code (ok or a contract error code).",
-		}, []string{"method", "code"}),
+			Help: "Requests answered, by method and outcome (ok or a contract error code).",
+		}, []string{"method", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "confapplet", Subsystem: "conference", Name: "request_duration_seconds",
 			Help:    "Time from receiving a request to answering it.",

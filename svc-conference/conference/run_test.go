@@ -60,8 +60,8 @@ func TestRun(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`confapplet_conference_requests_total{code="ok",method="CreateConf"} 1`,
-		`confapplet_conference_requests_total{code="number_not_allowed",method="InviteJoinConf"} 1`,
+		`confapplet_conference_requests_total{method="CreateConf",outcome="ok"} 1`,
+		`confapplet_conference_requests_total{method="InviteJoinConf",outcome="number_not_allowed"} 1`,
 		`confapplet_conference_guard_refusals_total{code="number_not_allowed"} 1`,
 		`confapplet_conference_platform_request_duration_seconds_count{command="InviteJoinConf",outcome="ok"} 1`,
 		`go_goroutines`,
@@ -74,7 +74,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("healthcheck: %v", err)
 	}
 	logs := out.String()
-	for _, want := range []string{`"client_id":"alice"`, `"conf_id":"` + confID + `"`, `"call_id":"`, `"instance":"run-test"`, `"service":"conference"`} {
+	for _, want := range []string{`"client_id":"alice"`, `"conf_id":"` + confID + `"`, `"call_id":"`, `"instance":"run-test"`, `"service":"svc-conference"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s", want)
 		}

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,32 +9,37 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/svc"
 )
 
 // Config holds every setting of the edge. DefaultConfig gives the values that
-// run locally; ParseConfig reads flags and their EDGE_* environment twins
-// (a flag given on the command line wins). CONFIG.md lists them all.
+// run locally; ParseConfig reads flags and their environment twins (a flag
+// given on the command line wins). Each setting is described once, in its
+// flag declaration (declare), from which CONFIG.md's table is rendered.
 type Config struct {
-	Addr           string        // listen address (-addr, EDGE_ADDR)
-	NATSURL        string        // NATS server(s) (-nats, NATS_URL)
-	LogLevel       string        // debug, info, warn, error (-log-level, LOG_LEVEL)
-	AllowedOrigins []string      // Origin values or hosts allowed; empty = the serving host and localhost; "*" = any
-	MaxConns       int           // live WebSocket connections; more get HTTP 503
-	ReadLimit      int64         // bytes of one incoming message; more closes 1009
-	QueueLen       int           // pending requests per connection; more get -32002
-	SendQueueBytes int           // bytes queued to one connection; more closes 4001
-	PingInterval   time.Duration // keep-alive ping period
-	PongWait       time.Duration // how long after a ping the peer must have answered (any frame)
-	WriteTimeout   time.Duration // deadline of one socket write; a stuck write closes the connection
-	ShutdownWindow time.Duration // closes with 1001 are spread over this window
-	ShutdownCap    time.Duration // hard cap of the whole shutdown
+	Addr           string
+	OpsAddr        string // "" = no ops listener
+	Pprof          string // "" = off
+	NATSURL        string
+	LogLevel       string
+	AllowedOrigins []string // empty = the serving host and localhost; "*" = any
+	MaxConns       int
+	ReadLimit      int64
+	QueueLen       int
+	SendQueueBytes int
+	PingInterval   time.Duration
+	PongWait       time.Duration
+	WriteTimeout   time.Duration
+	ShutdownWindow time.Duration
+	ShutdownCap    time.Duration
 	Timeouts       map[string]time.Duration
-	NATSGrace      time.Duration // NATS down this long: sessions are closed with 4003 so they move to another edge
-	ReplayTimeout  time.Duration // bound of one resume replay from the stream
-	AuthSecret     string        `json:"-"` // when set, connections need ?token= signed with it (SignToken); "" = no token
-	InstanceID     string        // identifies this edge in session notices; "" = random
-	ReadyFile      string        // Run writes the bound address here once listening
-	Healthcheck    bool          // Run only GETs /healthz of Addr and exits 0/1
+	NATSGrace      time.Duration
+	ReplayTimeout  time.Duration
+	AuthSecret     string `json:"-"`
+	InstanceID     string // "" = random
+	ReadyFile      string
+	HTTP           svc.HTTPLimits // the public listener's
+	Healthcheck    bool
 
 	// OnListen, when set, is called by Serve with the bound address (how a
 	// test learns the port of "-addr 127.0.0.1:0").
@@ -46,6 +50,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:           ":8080",
+		OpsAddr:        "127.0.0.1:8090",
 		NATSURL:        "nats://127.0.0.1:4222",
 		LogLevel:       "info",
 		MaxConns:       20000,
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		ShutdownCap:    10 * time.Second,
 		ReplayTimeout:  10 * time.Second,
 		NATSGrace:      20 * time.Second,
+		HTTP:           svc.HTTPLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: time.Minute},
 	}
 }
 
@@ -96,7 +102,8 @@ func (c *Config) Validate() error {
 		bad("send-queue-bytes: %d is below read-limit %d", c.SendQueueBytes, c.ReadLimit)
 	}
 	for name, d := range map[string]time.Duration{"ping-interval": c.PingInterval, "pong-wait": c.PongWait,
-		"write-timeout": c.WriteTimeout, "shutdown-cap": c.ShutdownCap, "replay-timeout": c.ReplayTimeout, "nats-grace": c.NATSGrace} {
+		"write-timeout": c.WriteTimeout, "shutdown-cap": c.ShutdownCap, "replay-timeout": c.ReplayTimeout, "nats-grace": c.NATSGrace,
+		"read-header-timeout": c.HTTP.ReadHeader, "idle-timeout": c.HTTP.Idle} {
 		if d <= 0 {
 			bad("%s: must be > 0", name)
 		}
@@ -115,68 +122,68 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// declare declares every setting of c on f: the flag, its environment
+// twin, and its one description.
+func (c *Config) declare(f *svc.Flags, origins, timeouts *string) {
+	f.String(&c.Addr, "addr", "listen address: the WebSocket `/client/{client_id}`, the page `/`, `/healthz`, `/readyz` (never `/metrics` or pprof); `127.0.0.1:0` picks a free port")
+	f.String(&c.OpsAddr, "ops-addr", "ops listener: `/healthz`, `/readyz`, `/metrics`; keep it on loopback or an internal network; empty: none")
+	f.String(&c.Pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
+	f.NATS(&c.NATSURL)
+	f.LogLevel(&c.LogLevel)
+	f.String(origins, "allowed-origins", "comma-separated allowed `Origin`s: a full origin (`https://app.example.com`), a host with port, a host name, or `*` for any. Empty: the host serving the request, plus `localhost`, `127.0.0.1`, `[::1]` on any port. Requests without `Origin` (non-browser clients) are allowed. Refused: HTTP 403")
+	f.Int(&c.MaxConns, "max-conns", "live WebSocket connections; more get HTTP 503")
+	f.Int64(&c.ReadLimit, "read-limit", "bytes of one incoming message; larger closes with 1009")
+	f.Int(&c.QueueLen, "queue-len", "requests waiting per connection (besides the one running); more get error -32002")
+	f.Int(&c.SendQueueBytes, "send-queue-bytes", "bytes queued to one connection and not yet written; more closes it with 4001 (slow consumer). Must be ≥ read-limit")
+	f.Duration(&c.PingInterval, "ping-interval", "keep-alive ping period (a connection's first ping comes after half to all of it, so connections that arrived together are not pinged together)")
+	f.Duration(&c.PongWait, "pong-wait", "a connection silent (no pong, no message) for ping-interval + pong-wait is closed with 4002")
+	f.Duration(&c.WriteTimeout, "write-timeout", "deadline of one socket write; a write stuck longer drops the connection")
+	f.Duration(&c.ShutdownWindow, "shutdown-window", "on SIGTERM/SIGINT, closes with 1001 are spread over this window")
+	f.Duration(&c.ShutdownCap, "shutdown-cap", "hard cap of the whole shutdown (window, sessions ending, NATS drain)")
+	f.String(timeouts, "timeouts", "per-method deadlines, e.g. `InviteJoinConf=15s,QueryConfState=2s`; defaults: 10 s for commands, 5 s for `QueryConfState`, `GetConf`, `WatchConf`, `UnwatchConf` (`contract.Methods`)",
+		svc.DocDefault("*(contract defaults)*"))
+	f.Duration(&c.NATSGrace, "nats-grace", "NATS unreachable this long: every session is closed with 4003 so browsers move to an edge that has NATS (requests meanwhile fail at once with -32000; `/readyz` is 503)")
+	f.Duration(&c.ReplayTimeout, "replay-timeout", "bound of one replay from the events stream (watch / resume)")
+	f.String(&c.AuthSecret, "auth-secret", "when set, every connection must present `?token=<exp>.<mac>` signed with this secret (see Connection tokens below); a missing, wrong or expired token gets HTTP 401 before the upgrade. Prefer the environment (a flag shows in `ps`)",
+		svc.DocDefault("*(empty: no token)*"))
+	f.String(&c.InstanceID, "instance-id", "this edge's id in session notices and logs", svc.DocDefault("*(random)*"))
+	f.String(&c.ReadyFile, "ready-file", "once listening, write the bound address (`host:port`) to this file (tests, scripts)")
+	c.HTTP.Declare(f)
+	f.Healthcheck(&c.Healthcheck, "addr", svc.Env("EDGE_HEALTHCHECK"))
+}
+
 // ParseConfig reads args (flags) over getenv (environment twins) over the
-// defaults.
+// defaults; -h prints the settings to out and returns svc.ErrHelp.
 func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := DefaultConfig()
-	fs := flag.NewFlagSet("svc-edge", flag.ContinueOnError)
-	fs.SetOutput(out)
-	var origins, timeouts string
-	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (EDGE_ADDR)")
-	fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "NATS URL(s), comma-separated (NATS_URL)")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins or hosts; empty = the serving host and localhost; * = any (EDGE_ALLOWED_ORIGINS)")
-	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "maximum WebSocket connections (EDGE_MAX_CONNS)")
-	fs.Int64Var(&c.ReadLimit, "read-limit", c.ReadLimit, "maximum bytes of one incoming message (EDGE_READ_LIMIT)")
-	fs.IntVar(&c.QueueLen, "queue-len", c.QueueLen, "pending requests per connection (EDGE_QUEUE_LEN)")
-	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", c.SendQueueBytes, "outgoing bytes queued per connection (EDGE_SEND_QUEUE_BYTES)")
-	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "keep-alive ping period (EDGE_PING_INTERVAL)")
-	fs.DurationVar(&c.PongWait, "pong-wait", c.PongWait, "time allowed for the pong (EDGE_PONG_WAIT)")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "deadline of one socket write (EDGE_WRITE_TIMEOUT)")
-	fs.DurationVar(&c.ShutdownWindow, "shutdown-window", c.ShutdownWindow, "window over which closes are spread (EDGE_SHUTDOWN_WINDOW)")
-	fs.DurationVar(&c.ShutdownCap, "shutdown-cap", c.ShutdownCap, "hard cap of shutdown (EDGE_SHUTDOWN_CAP)")
-	fs.DurationVar(&c.ReplayTimeout, "replay-timeout", c.ReplayTimeout, "bound of one resume replay (EDGE_REPLAY_TIMEOUT)")
-	fs.DurationVar(&c.NATSGrace, "nats-grace", c.NATSGrace, "NATS unreachable this long closes sessions with 4003 (EDGE_NATS_GRACE)")
-	fs.StringVar(&timeouts, "timeouts", "", "per-method timeouts, e.g. InviteJoinConf=15s,QueryConfState=2s (EDGE_TIMEOUTS)")
-	fs.StringVar(&c.AuthSecret, "auth-secret", "", "HMAC secret of connection tokens (?token=); empty = no token needed (EDGE_AUTH_SECRET)")
-	fs.StringVar(&c.InstanceID, "instance-id", "", "edge instance id; empty = random (EDGE_INSTANCE_ID)")
-	fs.StringVar(&c.ReadyFile, "ready-file", "", "write the bound address to this file once listening (EDGE_READY_FILE)")
-	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "GET /healthz of -addr and exit 0 (ok) or 1 (for Docker)")
-
-	env := map[string]string{"nats": "NATS_URL", "log-level": "LOG_LEVEL"}
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		name, ok := env[f.Name]
-		if !ok {
-			name = "EDGE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		}
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
+	f, origins, timeouts := c.flags()
+	if err := f.Parse(args, getenv, out); err != nil {
 		return c, err
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if origins != "" {
-		for o := range strings.SplitSeq(origins, ",") {
+	if *origins != "" {
+		for o := range strings.SplitSeq(*origins, ",") {
 			if o = strings.TrimSpace(o); o != "" {
 				c.AllowedOrigins = append(c.AllowedOrigins, o)
 			}
 		}
 	}
-	if timeouts != "" {
-		t, err := ParseTimeouts(timeouts)
+	if *timeouts != "" {
+		t, err := ParseTimeouts(*timeouts)
 		if err != nil {
 			return c, err
 		}
 		c.Timeouts = t
 	}
 	return c, c.Validate()
+}
+
+// flags declares c's settings; origins and timeouts receive the two that
+// ParseConfig turns into a list and a map.
+func (c *Config) flags() (f *svc.Flags, origins, timeouts *string) {
+	f = svc.NewFlags("svc-edge", "EDGE_")
+	origins, timeouts = new(string), new(string)
+	c.declare(f, origins, timeouts)
+	return f, origins, timeouts
 }
 
 // ParseTimeouts reads "Method=duration,Method=duration".

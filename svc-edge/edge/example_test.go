@@ -19,6 +19,7 @@ func ExampleServe() {
 	defer stop()
 	cfg := edge.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"              // any free port
+	cfg.OpsAddr = ""                      // no ops listener (/metrics: srv.OpsHandler())
 	cfg.NATSURL = "nats://127.0.0.1:4222" // e.g. natsembed's ClientURL()
 	ready := make(chan string, 1)
 	cfg.OnListen = func(addr string) { ready <- addr }

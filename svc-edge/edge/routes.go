@@ -1,35 +1,44 @@
 package edge
 
 import (
+	"context"
+	"errors"
 	"io/fs"
 	"net/http"
 
+	"confapplet/pkg/svc"
 	"confapplet/svc-edge/web"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// routes is every HTTP route of the edge.
+// routes is every route of the public listener: the WebSocket endpoint,
+// the page and the probes. Metrics are on the ops listener only (OpsHandler).
 func (srv *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /client/{client_id}", srv.serveWS)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", srv.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(srv.metrics.reg, promhttp.HandlerOpts{Registry: srv.metrics.reg}))
+	srv.ops().Probes(mux)
 	mux.Handle("GET /", http.FileServerFS(page()))
 	return mux
 }
 
-// readyz is 200 while NATS is connected and the edge is not shutting down.
-func (srv *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+// OpsHandler serves /healthz, /readyz and /metrics (the ops listener).
+func (srv *Server) OpsHandler() http.Handler { return srv.ops().Handler() }
+
+func (srv *Server) ops() svc.Ops {
+	return svc.Ops{Ready: srv.ready, Registry: srv.metrics.reg}
+}
+
+// ready is nil while NATS is connected and the edge is not shutting down.
+func (srv *Server) ready(context.Context) error {
 	srv.mu.Lock()
 	closing := srv.closing
 	srv.mu.Unlock()
-	if closing || !srv.nc.IsConnected() {
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
+	switch {
+	case closing:
+		return errors.New("shutting down")
+	case !srv.nc.IsConnected():
+		return errors.New("NATS disconnected")
 	}
-	_, _ = w.Write([]byte("ready\n"))
+	return nil
 }
 
 // page is the browser page (package web).

@@ -2,8 +2,8 @@
 // turns each request into a NATS request to the conference service, and fans
 // conference events out to the sessions that watch them.
 //
-// A file per concept: config.go (settings), server.go (lifecycle, the
-// WebSocket endpoint), routes.go (HTTP routes), session.go (one connection's
+// A file per concept: config.go (settings), run.go (the process: Run,
+// Serve), server.go (the WebSocket endpoint), routes.go (HTTP routes), session.go (one connection's
 // request queue), writer.go (Transport and the socket writer), rpc.go
 // (forwarding and error mapping), hub.go (fan-out and resume), metrics.go.
 //
@@ -22,12 +22,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +34,6 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
-	"confapplet/pkg/ops"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
@@ -618,89 +615,4 @@ func parseResume(v string) (map[string]uint64, error) {
 		m[id] = seq
 	}
 	return m, nil
-}
-
-// Run is svc-edge's main: flags and environment, then Serve until ctx ends.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := ParseConfig(args, getenv, stdout)
-	if err != nil {
-		return err
-	}
-	if cfg.Healthcheck {
-		return ops.Healthcheck(ctx, cfg.Addr)
-	}
-	return Serve(ctx, cfg, logging.New(stdout, cfg.LogLevel, "svc-edge"))
-}
-
-// Serve connects to NATS, listens on cfg.Addr (reporting the bound address
-// to cfg.OnListen and cfg.ReadyFile), serves until ctx ends, then shuts down
-// in stages within cfg.ShutdownCap: stop accepting, close sessions with 1001
-// over cfg.ShutdownWindow, drain NATS.
-func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	closed := make(chan struct{})
-	var edge atomic.Pointer[Server]
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("svc-edge"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Warn().Err(err).Msg("nats")
-			if s := edge.Load(); s != nil && errors.Is(err, nats.ErrSlowConsumer) {
-				s.Resync()
-			}
-		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	srv, err := New(cfg, nc, log)
-	if err != nil {
-		nc.Close()
-		return err
-	}
-	edge.Store(srv)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		srv.close()
-		nc.Close()
-		return err
-	}
-	addr := ln.Addr().String()
-	if cfg.ReadyFile != "" {
-		if err := os.WriteFile(cfg.ReadyFile, []byte(addr), 0o644); err != nil {
-			log.Warn().Err(err).Msg("ready file")
-		}
-	}
-	if cfg.OnListen != nil {
-		cfg.OnListen(addr)
-	}
-	log.Info().Str("addr", addr).Str("edge", srv.id).Msg("listening")
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-
-	select {
-	case <-ctx.Done():
-	case err = <-serveErr:
-		log.Error().Err(err).Msg("http server stopped")
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownCap)
-	defer cancel()
-	log.Info().Msg("shutting down")
-	go func() { _ = hs.Shutdown(sctx) }() // stops accepting now
-	if e := srv.Shutdown(sctx); e != nil {
-		log.Warn().Err(e).Msg("sessions did not all end in time")
-	}
-	_ = hs.Close()
-	if nc.Drain() == nil {
-		select {
-		case <-closed:
-		case <-sctx.Done():
-			nc.Close()
-		}
-	}
-	log.Info().Msg("stopped")
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,10 +53,15 @@ func TestClientIDOriginAndMaxConns(t *testing.T) {
 		t.Fatalf("third connection: %v, want HTTP 503", err)
 	}
 
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/": 200} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200} {
 		if got := get(t, ed.ts.URL+path); got != want {
 			t.Errorf("GET %s = %d, want %d", path, got, want)
 		}
+	}
+	ops := httptest.NewServer(ed.srv.OpsHandler())
+	defer ops.Close()
+	if got := get(t, ops.URL+"/metrics"); got != 200 {
+		t.Errorf("GET /metrics on the ops listener = %d, want 200", got)
 	}
 }
 
@@ -147,7 +153,7 @@ func TestRunAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	env := map[string]string{"NATS_URL": e.ns.ClientURL(), "EDGE_SHUTDOWN_WINDOW": "300ms", "LOG_LEVEL": "error"}
 	go func() {
-		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-ready-file", ready}, func(k string) string { return env[k] }, &strings.Builder{})
+		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-ops-addr", "127.0.0.1:0", "-ready-file", ready}, func(k string) string { return env[k] }, &strings.Builder{})
 	}()
 	var addr string
 	testkit.Eventually(t, "the ready file", 5*time.Second, func() bool {

@@ -1,33 +1,23 @@
-package ops
+package svc
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
-// ServePprof serves Go's profiles on addr (flag -pprof, off by default):
+// pprofHandler serves Go's profiles (setting -pprof, off by default):
 //
 //	/debug/pprof/profile?seconds=N   CPU profile (default 30 s, at most 5 min)
 //	/debug/pprof/<name>?debug=N      heap, allocs, goroutine, mutex, block, threadcreate
 //
-// on a listener of its own (never a service port), with handlers of its
-// own: net/http/pprof is not imported, as it registers on
+// Process.ServePprof puts it on a listener of its own, never a service
+// port. net/http/pprof is not imported, as it registers on
 // http.DefaultServeMux for the whole process (the local stack runs every
-// service in one). The returned func closes it.
-func ServePprof(addr string, log zerolog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("pprof listen %s: %w", addr, err)
-	}
+// service in one).
+func pprofHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
 		secs, _ := strconv.Atoi(r.URL.Query().Get("seconds"))
@@ -65,16 +55,5 @@ func ServePprof(addr string, log zerolog.Logger) (func(), error) {
 		}
 		_ = p.WriteTo(w, debug)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn().Err(err).Msg("pprof server")
-		}
-	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("pprof endpoints on")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return mux
 }

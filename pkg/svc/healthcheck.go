@@ -1,5 +1,4 @@
-// Package ops holds what every service's operations surface shares.
-package ops
+package svc
 
 import (
 	"context"
