@@ -43,7 +43,7 @@ func idleStep(ctx context.Context, e *env, n int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	m0, err := promValues(ctx, st.edgeHTTP+"/metrics", idleMetrics...)
+	m0, err := promValues(ctx, st.edge.OpsURL()+"/metrics", idleMetrics...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,7 +97,7 @@ func idleStep(ctx context.Context, e *env, n int) (Result, error) {
 	holdEnd := time.Now().Add(e.hold)
 	for time.Now().Before(holdEnd) && ctx.Err() == nil {
 		time.Sleep(min(5*time.Second, time.Until(holdEnd)))
-		m, _ := promValues(ctx, st.edgeHTTP+"/metrics", "confapplet_edge_connections")
+		m, _ := promValues(ctx, st.edge.OpsURL()+"/metrics", "confapplet_edge_connections")
 		rss, _ := rssKiB(st.edge.Pid())
 		fmt.Fprintf(e.stdout, "  %-28s holding, edge connections %6.0f, edge RSS %7.1f MiB\n", name, m["confapplet_edge_connections"], float64(rss)/1024)
 	}
@@ -105,7 +105,7 @@ func idleStep(ctx context.Context, e *env, n int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	m1, err := promValues(ctx, st.edgeHTTP+"/metrics", idleMetrics...)
+	m1, err := promValues(ctx, st.edge.OpsURL()+"/metrics", idleMetrics...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -147,7 +147,7 @@ func TestClusterFaults(t *testing.T) {
 	// many of them as the edge reported connections (its own gauge) and that
 	// none took longer than reconnectBound. It returns the victims.
 	edgeFault := func(name string, i int, do func()) (fault, []*browser) {
-		expected, err := edgeConnections(st.Edges[i].URL())
+		expected, err := edgeConnections(st.Edges[i].OpsURL())
 		if err != nil {
 			t.Errorf("%s: reading the edge's connections gauge: %v", name, err)
 		}
@@ -487,7 +487,8 @@ func TestClusterFaults(t *testing.T) {
 	fmt.Fprintf(os.Stdout, "\n==== cluster fault test summary ====\n%s\n", sb.String())
 }
 
-// edgeConnections reads confapplet_edge_connections from an edge's /metrics.
+// edgeConnections reads confapplet_edge_connections from an edge's /metrics
+// (base is its ops listener).
 func edgeConnections(base string) (int, error) {
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(base + "/metrics")

@@ -38,6 +38,14 @@ var addrVar = map[string]string{
 	"ytxsim":         "SIM_ADDR",
 }
 
+// opsVar is the ops listener's variable of the services that have one
+// besides their listen address; tests point it at a free loopback port, as
+// its fixed default could be taken on a shared machine.
+var opsVar = map[string]string{
+	"svc-edge":     "EDGE_OPS_ADDR",
+	"svc-callback": "CALLBACK_OPS_ADDR",
+}
+
 var (
 	flagLine   = regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-]*)`)
 	envInUsage = regexp.MustCompile(`\(([A-Z][A-Z0-9]*_[A-Z0-9_]+)\)`)
@@ -189,6 +197,9 @@ func TestComposeEnvStartsServices(t *testing.T) {
 				v = natsURL
 			}
 			env = append(env, k+"="+hosts.Replace(v))
+		}
+		if v, ok := opsVar[name]; ok {
+			env = append(env, v+"="+testkit.FreeAddr(t))
 		}
 		return append(env, fmt.Sprintf("%s=127.0.0.1:%d", addrVar[name], ports[name]))
 	}

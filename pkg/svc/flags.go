@@ -178,8 +178,12 @@ func (f *Flags) Usage(out io.Writer) {
 		}
 		if d := s.docDefault; d != "" {
 			fmt.Fprintf(out, " (default %s)", d)
-		} else if fl.DefValue != "" && fl.DefValue != "false" {
-			fmt.Fprintf(out, " (default %q)", fl.DefValue)
+		} else if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+			if typeName(fl) == "string" {
+				fmt.Fprintf(out, " (default %q)", fl.DefValue) // as flag.PrintDefaults words it
+			} else {
+				fmt.Fprintf(out, " (default %s)", fl.DefValue)
+			}
 		}
 		fmt.Fprintln(out)
 	}

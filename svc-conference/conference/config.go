@@ -285,7 +285,7 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.Int(&c.DefaultMaxMember, "default-max-member", "`maxmember` of a `CreateConf` without one")
 	f.Int(&c.MinMemberLimit, "min-member-limit", "smallest `maxmember` accepted (the platform's)")
 	f.Int(&c.MaxMemberLimit, "max-member-limit", "largest `maxmember` accepted (the platform's)")
-	f.Duration(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown (the whole shutdown, NATS drain included, is capped at this + 15s)")
+	f.Duration(&c.ShutdownGrace, "shutdown-grace", "how long in-flight requests may finish on shutdown (the whole shutdown, NATS drain included, is capped at this + 5s)")
 	f.Int(&c.ViewMaxRecords, "view-max-records", "conference records held in memory for the read methods (see \"Reads from the in-memory view\"); 0 turns the view off (every read is a KV get)")
 	f.String(&c.Pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
 	f.Duration(&c.StartTimeout, "start-timeout", "how long start-up keeps retrying to create or bind the KV buckets, the events stream and the consumer (5 s attempts, backoff); then `Run` fails")

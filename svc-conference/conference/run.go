@@ -61,7 +61,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	err = p.Run(ctx, svc.Stop{
-		Cap:   cfg.ShutdownGrace + 15*time.Second,
+		Cap:   cfg.ShutdownGrace + 5*time.Second,
 		Drain: func(context.Context) error { s.Stop(); return nil },
 		Done:  s.Done(),
 		Err: func() error {

@@ -44,10 +44,11 @@ type Options struct {
 	ReadyWithin time.Duration
 }
 
-// Service is one service process and its HTTP listener.
+// Service is one service process and its HTTP listeners.
 type Service struct {
 	*testkit.Proc
 	Port      int
+	OpsPort   int    // its ops listener (/metrics); Port for svc-conference, 0 for the simulator
 	ReadyPath string // answers 200 once the service is ready
 }
 
@@ -62,6 +63,9 @@ func (s *Service) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
 // URL is "http://127.0.0.1:<port>".
 func (s *Service) URL() string { return "http://" + s.Addr() }
+
+// OpsURL is "http://127.0.0.1:<ops port>", where /metrics is.
+func (s *Service) OpsURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.OpsPort) }
 
 // WS is "ws://127.0.0.1:<port>", an edge's base for browsers.
 func (s *Service) WS() string { return "ws://" + s.Addr() }
@@ -138,21 +142,23 @@ func (st *Stack) start(ctx context.Context) error {
 		}
 		st.track(st.NATS)
 	}
-	ports := make([]int, 2+o.Conferences)
+	ports := make([]int, 3+o.Conferences)
 	for i := range ports {
 		if ports[i], err = testkit.PickPort(); err != nil {
 			return err
 		}
 	}
-	st.Callback, st.Sim = &Service{Port: ports[0], ReadyPath: "/readyz"}, &Service{Port: ports[1], ReadyPath: "/healthz"}
+	st.Callback = &Service{Port: ports[0], OpsPort: ports[2+o.Conferences], ReadyPath: "/readyz"}
+	st.Sim = &Service{Port: ports[1], ReadyPath: "/healthz"}
 	st.CallbackURL = st.Callback.URL() + "/yt/" + o.Secret
 
-	cb := st.common(map[string]string{"CALLBACK_ADDR": st.Callback.Addr(), "CALLBACK_SECRET": o.Secret}, o.Callback)
+	cb := st.common(map[string]string{"CALLBACK_ADDR": st.Callback.Addr(), "CALLBACK_OPS_ADDR": fmt.Sprintf("127.0.0.1:%d", st.Callback.OpsPort),
+		"CALLBACK_SECRET": o.Secret}, o.Callback)
 	if err := st.launch(ctx, st.Callback, "svc-callback", "svc-callback", cb); err != nil {
 		return err
 	}
 	for i := range o.Conferences {
-		s := &Service{Port: ports[2+i], ReadyPath: "/readyz"}
+		s := &Service{Port: ports[2+i], OpsPort: ports[2+i], ReadyPath: "/readyz"}
 		name := instance("svc-conference", i, o.Conferences)
 		env := st.common(map[string]string{
 			"CONF_HTTP_ADDR":      s.Addr(),
@@ -194,8 +200,12 @@ func (st *Stack) StartEdge(ctx context.Context, name string, port int) (*Service
 			return nil, err
 		}
 	}
-	s := &Service{Port: port, ReadyPath: "/readyz"}
-	env := st.common(map[string]string{"EDGE_ADDR": s.Addr(), "EDGE_INSTANCE_ID": name}, st.o.Edge)
+	ops, err := testkit.PickPort() // the default, fixed one would be shared by every edge
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{Port: port, OpsPort: ops, ReadyPath: "/readyz"}
+	env := st.common(map[string]string{"EDGE_ADDR": s.Addr(), "EDGE_OPS_ADDR": fmt.Sprintf("127.0.0.1:%d", ops), "EDGE_INSTANCE_ID": name}, st.o.Edge)
 	if err := st.launch(ctx, s, name, "svc-edge", env); err != nil {
 		return nil, err
 	}
