@@ -508,3 +508,23 @@ func TestStreamRecreated(t *testing.T) {
 		t.Fatalf("stored %+v", got)
 	}
 }
+
+// The callback listener, which the platform (and anyone) reaches, serves no
+// metrics and no profiles: they are on the ops listener only.
+func TestMetricsOnlyOnOps(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(nil)
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/goroutine"} {
+		if code, _ := in.get(t, path); code != http.StatusNotFound {
+			t.Errorf("GET %s on the callback listener: %d, want 404", path, code)
+		}
+	}
+	if code, body := in.getOps(t, "/metrics"); code != http.StatusOK || !strings.Contains(body, "confapplet_callback_") {
+		t.Errorf("GET /metrics on the ops listener: %d", code)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, _ := in.getOps(t, path); code != http.StatusOK {
+			t.Errorf("GET %s on the ops listener: %d", path, code)
+		}
+	}
+}
