@@ -2,7 +2,6 @@ package svc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"confapplet/pkg/natsembed"
+	"confapplet/pkg/testkit"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -75,9 +74,9 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 // Run stops in stages: the listener is closed before the service's drain
 // runs, the NATS connection is drained last, and the cap bounds it all.
 func TestRunStages(t *testing.T) {
-	ns := natsembed.Run(t)
-	var logs bytes.Buffer // read once Run has returned
-	p := NewProcess(zerolog.New(zerolog.SyncWriter(&logs)))
+	ns := testkit.StartNATS(t)
+	logs := &testkit.Buffer{}
+	p := NewProcess(zerolog.New(logs))
 	nc, err := p.Connect(NATS{URL: ns.ClientURL(), Name: "svc-test"})
 	if err != nil {
 		t.Fatal(err)

@@ -8,23 +8,17 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"confapplet/pkg/testkit"
 )
 
 // serveEdge runs Serve with cfg (free ports for every listener) and returns
 // the public, ops and pprof addresses.
 func serveEdge(t *testing.T, e *env, mutate func(*Config)) (public, ops, pprof string) {
 	t.Helper()
-	free := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
 	cfg := testConfig()
 	cfg.NATSURL = e.ns.ClientURL()
-	cfg.OpsAddr, cfg.Pprof = free(), free()
+	cfg.OpsAddr, cfg.Pprof = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	ready := make(chan string, 1)
 	cfg.OnListen = func(addr string) { ready <- addr }
 	if mutate != nil {
