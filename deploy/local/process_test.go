@@ -98,7 +98,7 @@ func TestLocalBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, svc := range []string{"svc-edge", "svc-callback", "conference", "ytxsim"} {
+	for _, svc := range []string{"svc-edge", "svc-callback", "svc-conference", "ytxsim"} {
 		if !bytes.Contains(logs, []byte(`"service":"`+svc+`"`)) {
 			t.Errorf("no %s lines in the log file", svc)
 		}
