@@ -12,46 +12,25 @@ import (
 	"confapplet/pkg/svc"
 )
 
-// Config holds every setting of svc-callback. Flags and environment
-// variables fill it (flag wins); each is described once, in declare, from
-// which CONFIG.md's table is rendered.
+// Config holds every setting of svc-callback that New uses; each field is
+// the setting declare describes (flag, environment twin, meaning). A zero
+// field takes its default (withDefaults), except SeqCacheSize -1, which
+// turns the cache off.
 type Config struct {
-	// Addr is the HTTP listen address (flag -addr, env CALLBACK_ADDR).
-	Addr string
-	// Secret is the path secret: callbacks arrive on /yt/<Secret>/<kind>.
-	// Required unless Local (then it defaults to "local").
-	Secret string
-	// Local enables local-development defaults (the "local" secret).
-	Local bool
-	// AllowCIDRs, when not empty, is the only source addresses accepted.
-	AllowCIDRs []netip.Prefix
-	// MaxBody bounds a callback body in bytes; larger ones get 413.
-	MaxBody int64
-	// TimeZone is the platform's time zone, used to validate event times.
-	TimeZone string
-	// NATSURL is the NATS server (used by Run only; New takes a connection).
-	NATSURL string
-	// LogLevel is zerolog's level name (used by Run only).
-	LogLevel string
-	// EventsMaxAge is how long the events stream keeps events.
-	EventsMaxAge time.Duration
-	// EventsReplicas is the events stream's replica count.
-	EventsReplicas int
-	// EventsDuplicateWindow is the stream's de-duplication window.
+	Addr                  string
+	Secret                string // required unless Local
+	Local                 bool
+	AllowCIDRs            []netip.Prefix // empty: any source
+	MaxBody               int64
+	TimeZone              string
+	NATSURL, LogLevel     string // Run only: New takes a connection and a logger
+	EventsMaxAge          time.Duration
+	EventsReplicas        int
 	EventsDuplicateWindow time.Duration
-	// PublishTimeout bounds the handling of one callback against NATS
-	// (reading the last event, publishing, waiting for the ack).
-	PublishTimeout time.Duration
-	// ShutdownTimeout bounds the graceful HTTP shutdown (Run only).
-	ShutdownTimeout time.Duration
-	// SeqCacheSize bounds how many conferences' latest event (seq, stream
-	// seq, key) the process remembers, so a callback is published with
-	// one round trip instead of a read and a publish (LRU; -1 disables,
-	// 0 = the default).
-	SeqCacheSize int
-	// SeqCacheTTL is how long a remembered latest event is used before
-	// it is read again (0 = the default).
-	SeqCacheTTL time.Duration
+	PublishTimeout        time.Duration
+	ShutdownTimeout       time.Duration // Run only
+	SeqCacheSize          int
+	SeqCacheTTL           time.Duration
 }
 
 // Defaults.

@@ -26,71 +26,44 @@ var DefaultAllowNumbers = []string{
 	`^0[3-9][0-9]{2}[2-9][0-9]{6,7}$`,
 }
 
-// Config is everything the conference service needs. Zero values are
-// replaced by the defaults of DefaultConfig through Validate's caller,
-// Run; tests build it from DefaultConfig and change what they need.
+// Config is everything the conference service needs; each field is the
+// setting declare describes (flag, environment twin, meaning). Tests build
+// it from DefaultConfig and change what they need.
 type Config struct {
-	NATSURL  string // -nats / NATS_URL
-	HTTPAddr string // -http-addr / CONF_HTTP_ADDR: ops HTTP (/healthz, /readyz, /metrics); "" disables it
-	LogLevel string // -log-level / LOG_LEVEL
+	NATSURL, HTTPAddr, LogLevel, InstanceName string
 
 	// Platform (Yuntongxun REST).
-	YTXBaseURL    string        // -ytx-base-url / YTX_BASE_URL, e.g. https://app.cloopen.com:8883/2013-12-26
-	YTXAccountSID string        // YTX_ACCOUNT_SID
-	YTXAuthToken  string        // YTX_AUTH_TOKEN
-	YTXAppID      string        // YTX_APP_ID
-	YTXTimeout    time.Duration // -ytx-timeout / CONF_YTX_TIMEOUT: one platform request
-	TimeZone      string        // -time-zone / CONF_TIME_ZONE: the platform's time zone
+	YTXBaseURL, YTXAccountSID, YTXAuthToken, YTXAppID string
+	YTXTimeout                                        time.Duration
+	TimeZone                                          string
 
-	// OperatorToken, when set, lets a caller presenting it in
-	// Confapplet-Operator act on any conference.
-	OperatorToken string
-
-	// Concurrency bounds the requests one instance executes at once.
-	Concurrency int
-	// DefaultTimeout is the deadline of a request that carries no
-	// Confapplet-Deadline header and whose method has no contract timeout.
+	OperatorToken  string
+	Concurrency    int
 	DefaultTimeout time.Duration
 
 	// State.
-	KVReplicas     int           // replicas of the KV buckets
-	EventsReplicas int           // replicas of the events stream (when this service creates it) and of its consumer; 0 = KVReplicas
-	IdempotencyTTL time.Duration // how long an idempotency key is remembered
-	// IdempotencyStale is when an in-flight idempotency reservation whose
-	// holder went away may be taken over by a retry.
-	IdempotencyStale time.Duration
-	// Consumer is the durable consumer name, shared by every instance.
-	Consumer string
-	// EventWorkers apply events in parallel, each conference on one worker.
-	EventWorkers int
-	// MissingRecordRetries is how often an event for a conference without a
-	// record is redelivered (NakWithDelay) before it is dropped.
-	MissingRecordRetries int
-	MissingRecordDelay   time.Duration
+	KVReplicas, EventsReplicas       int // EventsReplicas 0 = KVReplicas
+	IdempotencyTTL, IdempotencyStale time.Duration
+	Consumer                         string
+	EventWorkers                     int
+	MissingRecordRetries             int
+	MissingRecordDelay               time.Duration
 
 	// Toll-fraud guard.
-	AllowNumbers      []string // regular expressions; a number must match one
-	MaxNumbersPerCall int      // numbers in one '#'-joined InviteJoinConf
-	InviteRatePerSec  float64  // per client; 0 disables
-	InviteBurst       int
-	GlobalRatePerSec  float64 // per instance, all clients; 0 disables
-	GlobalBurst       int
-	MaxConfsPerClient int // live conferences per client; 0 disables
-	DefaultMaxMember  int // CreateConf without maxmember
-	MaxMemberLimit    int // the largest maxmember accepted (platform: 300)
-	MinMemberLimit    int // the smallest maxmember accepted (platform: 3)
-	ShutdownGrace     time.Duration
-	// StartTimeout bounds New's retries of creating or binding the KV
-	// buckets, the events stream and its consumer (each attempt is short).
-	StartTimeout time.Duration
-	// ViewMaxRecords bounds the in-memory view of the conferences bucket
-	// the read methods answer from (view.go); 0 turns the view off (every
-	// read is a KV get).
-	ViewMaxRecords       int
-	HTTP                 svc.HTTPLimits // the ops listener's
-	Healthcheck          bool           // -healthcheck: GET /healthz and exit 0/1
-	Pprof                string         // -pprof / CONF_PPROF: listen address of Go's profiles; "" = off
-	InstanceName         string
+	AllowNumbers                       []string // anchored regular expressions; a number must match one
+	MaxNumbersPerCall                  int
+	InviteRatePerSec, GlobalRatePerSec float64 // 0 disables
+	InviteBurst, GlobalBurst           int
+	MaxConfsPerClient                  int // 0 disables
+	DefaultMaxMember                   int
+	MinMemberLimit, MaxMemberLimit     int
+
+	ShutdownGrace, StartTimeout time.Duration
+	ViewMaxRecords              int            // 0 turns the in-memory view (view.go) off
+	HTTP                        svc.HTTPLimits // the ops listener's
+	Pprof                       string
+	Healthcheck                 bool
+
 	compiledAllowNumbers []*regexp.Regexp
 }
 
