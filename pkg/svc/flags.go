@@ -1,8 +1,9 @@
 // Package svc is the one way every binary of the workspace configures, runs
-// and exposes itself: settings from flags with environment twins (flags.go,
-// doc.go), the NATS connection (nats.go), the ops listener and the HTTP
-// servers (ops.go, http.go), the staged shutdown (process.go) and main
-// (main.go).
+// and exposes itself: settings from flags with environment twins (flags.go;
+// their documentation table, doc.go), the NATS connection (nats.go), the ops
+// handler and the HTTP servers' limits (ops.go), Go's profiles (pprof.go),
+// the listeners and the staged shutdown (process.go), -healthcheck
+// (healthcheck.go) and main (main.go).
 package svc
 
 import (
@@ -206,14 +207,4 @@ func typeName(fl *flag.Flag) string {
 		return "duration"
 	}
 	return "value"
-}
-
-// EnvOf is the environment variable of the setting name ("" if none).
-func (f *Flags) EnvOf(name string) string {
-	for _, s := range f.settings {
-		if s.name == name {
-			return s.env
-		}
-	}
-	return ""
 }
