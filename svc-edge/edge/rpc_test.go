@@ -150,7 +150,7 @@ func TestOrderAndIsolation(t *testing.T) {
 	}
 }
 
-// A full queue answers -32002, never drops silently.
+// A full queue answers -32002, never drops silently, in request order.
 func TestQueueFull(t *testing.T) {
 	e := newEnv(t)
 	ed := e.edge(func(c *Config) { c.QueueLen = 2 })
@@ -169,16 +169,16 @@ func TestQueueFull(t *testing.T) {
 	for i := 2; i <= 5; i++ {
 		cl.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"QueryConfState","params":["1111"]}`, i))
 	}
-	for _, id := range []string{"4", "5"} {
-		m := cl.response(id, true)
-		if m.Error == nil || m.Error.Code != -32002 {
-			t.Fatalf("request %s: %s, want -32002", id, m.raw)
-		}
-	}
 	close(release)
 	for _, id := range []string{"1", "2", "3"} {
 		if m := cl.response(id, true); m.Error != nil {
 			t.Fatalf("request %s: %s", id, m.raw)
+		}
+	}
+	for _, id := range []string{"4", "5"} {
+		m := cl.response(id, true)
+		if m.Error == nil || m.Error.Code != -32002 {
+			t.Fatalf("request %s: %s, want -32002", id, m.raw)
 		}
 	}
 }

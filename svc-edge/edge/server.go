@@ -403,7 +403,7 @@ func (srv *Server) readLoop(conn *websocket.Conn, br *bufio.Reader, s *session, 
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(alive))
 		if typ != websocket.TextMessage {
-			_ = t.Write(errBinary)
+			s.answer(errBinary)
 			continue
 		}
 		s.handle(data)

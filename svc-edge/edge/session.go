@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -44,16 +45,22 @@ type session struct {
 	queue   []job
 	running bool
 	closed  bool
+	// waiting is the bytes of ready-made answers in queue (see answer); it
+	// sits in the padding after the two bools, so an idle session is no
+	// bigger for it.
+	waiting uint32
 	reqSeq  uint64
 	watches map[string]*watch
 }
 
-// job is one queued unit of work: a request, or an internal task (auto-watch)
-// that must run in the session's order.
+// job is one queued unit of work: a request, a ready-made answer (an
+// invalid request's error, a busy refusal) waiting for the answers ahead of
+// it, or an internal task (auto-watch) that must run in the session's order.
 type job struct {
-	call  jsonrpc.Call
-	task  func()
-	enqAt time.Time
+	call   jsonrpc.Call
+	answer []byte
+	task   func()
+	enqAt  time.Time
 }
 
 func newSession(srv *Server, connID, clientID, operator string, t Transport) *session {
@@ -75,18 +82,53 @@ func (s *session) handle(data []byte) {
 	c, err := jsonrpc.Parse(data, contract.Methods)
 	if err != nil {
 		s.srv.metrics.requests.WithLabelValues(methodLabel(c.Method), outcome(err)).Inc()
-		if c.ID != nil {
-			_ = s.t.Write(jsonrpc.AppendError(nil, c.ID, err))
-		}
 		s.logDebug().Str(logging.Method, c.Method).Int("code", err.Code).Msg(err.Message)
+		if c.ID != nil {
+			s.answer(jsonrpc.AppendError(nil, c.ID, err))
+		}
 		return
 	}
 	s.enqueue(job{call: c})
 }
 
+// answer sends an answer made by the reader (an invalid request's error, a
+// busy refusal) in request order: at once when no request is queued or
+// running, else after the answers of the requests ahead of it. Answers
+// waiting so are bytes owed to the client like those of the send queue, and
+// bounded by the same limit: a client that piles up more than
+// Config.SendQueueBytes of them is closed as a slow consumer.
+func (s *session) answer(msg []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if !s.running {
+		// Nothing ahead: every earlier answer has been written.
+		s.mu.Unlock()
+		_ = s.t.Write(msg)
+		return
+	}
+	s.queueAnswer(msg)
+}
+
+// queueAnswer appends a ready-made answer to the FIFO. Called with s.mu
+// held, it releases it.
+func (s *session) queueAnswer(msg []byte) {
+	if int(s.waiting)+len(msg) > min(s.srv.cfg.SendQueueBytes, math.MaxUint32) {
+		s.mu.Unlock()
+		s.srv.onSlow()
+		s.t.Close(contract.CloseSlowConsumer, "slow consumer")
+		return
+	}
+	s.waiting += uint32(len(msg))
+	s.queue = append(s.queue, job{answer: msg})
+	s.mu.Unlock()
+}
+
 // enqueue adds j to the FIFO, or refuses it with -32002 when the queue is
 // full (a refused notification is only logged and counted: it has no id to
-// answer).
+// answer). The refusal waits in the FIFO for its turn like any answer.
 func (s *session) enqueue(j job) {
 	j.enqAt = time.Now()
 	s.mu.Lock()
@@ -95,13 +137,14 @@ func (s *session) enqueue(j job) {
 		return
 	}
 	if j.task == nil && len(s.queue) >= s.srv.cfg.QueueLen {
-		s.mu.Unlock()
+		if j.call.ID == nil {
+			s.mu.Unlock()
+		} else {
+			s.queueAnswer(jsonrpc.AppendError(nil, j.call.ID, jsonrpc.CodeError(contract.CodeBusy, "")))
+		}
 		s.srv.metrics.queueOverflows.Inc()
 		s.srv.metrics.requests.WithLabelValues(methodLabel(j.call.Method), string(contract.CodeBusy)).Inc()
 		s.logWarn().Str(logging.Method, j.call.Method).RawJSON("id", idForLog(j.call.ID)).Msg("request queue full")
-		if j.call.ID != nil {
-			_ = s.t.Write(jsonrpc.AppendError(nil, j.call.ID, jsonrpc.CodeError(contract.CodeBusy, "")))
-		}
 		return
 	}
 	s.queue = append(s.queue, j)
@@ -119,7 +162,7 @@ func (s *session) work() {
 		s.mu.Lock()
 		if s.closed || len(s.queue) == 0 {
 			s.running = false
-			s.queue = nil
+			s.queue, s.waiting = nil, 0
 			cancel := s.cancel
 			s.ctx, s.cancel = nil, nil // an idle session keeps no context
 			s.mu.Unlock()
@@ -131,12 +174,16 @@ func (s *session) work() {
 		j := s.queue[0]
 		s.queue[0] = job{}
 		s.queue = s.queue[1:]
+		s.waiting -= uint32(len(j.answer))
 		s.mu.Unlock()
-		if j.task != nil {
+		switch {
+		case j.answer != nil:
+			_ = s.t.Write(j.answer)
+		case j.task != nil:
 			j.task()
-			continue
+		default:
+			s.run(j)
 		}
-		s.run(j)
 	}
 }
 
@@ -184,7 +231,7 @@ func (s *session) close() {
 		return
 	}
 	s.closed = true
-	s.queue = nil
+	s.queue, s.waiting = nil, 0
 	ws := s.watches
 	s.watches = nil
 	cancel, call := s.cancel, s.call
