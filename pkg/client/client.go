@@ -73,23 +73,15 @@ func (e *RPCError) Error() string {
 // Retryable reports whether the same request may succeed later unchanged,
 // per contract.Table. Unknown codes are not retryable.
 func (e *RPCError) Retryable() bool {
-	for _, s := range contract.Table {
-		if s.RPC == e.Code {
-			return s.Retry
-		}
-	}
-	return false
+	spec, ok := contract.SpecOfRPC(e.Code)
+	return ok && spec.Retry
 }
 
 // Name returns the contract.Code of e ("conf_not_found", …), or "" when the
 // code is not in contract.Table.
 func (e *RPCError) Name() contract.Code {
-	for _, s := range contract.Table {
-		if s.RPC == e.Code {
-			return s.Code
-		}
-	}
-	return ""
+	spec, _ := contract.SpecOfRPC(e.Code)
+	return spec.Code
 }
 
 // HandshakeError is an HTTP answer to the WebSocket upgrade other than 101.
@@ -303,7 +295,7 @@ func Dial(ctx context.Context, rawURL string, clientID string, opts ...Option) (
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if !contract.ClientIDPattern.MatchString(clientID) {
+	if !contract.ValidClientID(clientID) {
 		return nil, fmt.Errorf("client: invalid client id %q (want %s)", clientID, contract.ClientIDPattern)
 	}
 	if o.dialer == nil {

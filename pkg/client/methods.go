@@ -19,11 +19,9 @@ type InviteParams struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
-// WatchResult is WatchConf's result.
-type WatchResult struct {
-	ConfID string `json:"confid"`
-	Seq    uint64 `json:"seq"` // last event stored when the watch started
-}
+// WatchResult is WatchConf's result: the conference and the last event
+// stored when the watch started.
+type WatchResult = contract.WatchConfResult
 
 // CreateConf creates a conference and returns its confid.
 func (c *Client) CreateConf(ctx context.Context) (string, error) {

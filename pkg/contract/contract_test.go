@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -68,6 +69,69 @@ func TestNotificationUsesSeedNames(t *testing.T) {
 		b, _ := json.Marshal(p)
 		if m != c.method || string(b) != c.want {
 			t.Errorf("%s: got %s %s, want %s %s", c.ev.Kind, m, b, c.method, c.want)
+		}
+	}
+}
+
+func TestValidatorsMatchPatterns(t *testing.T) {
+	for _, s := range []string{"", "123", "1234", "12345678", "123456789", "12a4", "0123456789abcdef0123456789ABCDEF",
+		"0123456789abcdef0123456789ABCDE!", "0123456789abcdef0123456789ABCDEFG", "k", "a b", "\x7f", strings.Repeat("k", 128), strings.Repeat("k", 129)} {
+		if ValidConfID(s) != ConfIDPattern.MatchString(s) || ValidCallID(s) != CallIDPattern.MatchString(s) || ValidKey(s) != KeyPattern.MatchString(s) {
+			t.Errorf("pattern mismatch for %q", s)
+		}
+	}
+	for _, id := range []string{"a", "alice_1-B", string(make([]byte, 65)), "", "al ice", "é", "a.b"} {
+		if ValidClientID(id) != ClientIDPattern.MatchString(id) {
+			t.Errorf("ValidClientID(%q) disagrees with the pattern", id)
+		}
+	}
+}
+
+func TestErrorLookups(t *testing.T) {
+	for _, s := range Table {
+		if got, ok := SpecOfRPC(s.RPC); !ok || got != s {
+			t.Errorf("SpecOfRPC(%d) = %+v %v, want %+v", s.RPC, got, ok, s)
+		}
+	}
+	if _, ok := SpecOfRPC(42); ok {
+		t.Error("SpecOfRPC(42) found a row")
+	}
+}
+
+// Every method of the table is consistent: who serves it says what else
+// must be set, and Methods is the table's public part.
+func TestMethodTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range MethodTable {
+		if seen[m.Name] {
+			t.Errorf("%s twice", m.Name)
+		}
+		seen[m.Name] = true
+		switch m.Server {
+		case ServedByConference:
+			if m.Work != ReadsState && m.Work != CallsPlatform {
+				t.Errorf("%s: served by the conference service without a pool", m.Name)
+			}
+		case ServedByEdge:
+			if m.Work != 0 || m.Inline || m.Internal {
+				t.Errorf("%s: served by the edge with conference-service settings", m.Name)
+			}
+		default:
+			t.Errorf("%s: no server", m.Name)
+		}
+		if _, public := Methods[m.Name]; public == m.Internal {
+			t.Errorf("%s: internal %v but in Methods %v", m.Name, m.Internal, public)
+		}
+	}
+	if len(Methods)+2 != len(MethodTable) {
+		t.Errorf("%d public methods of %d", len(Methods), len(MethodTable))
+	}
+}
+
+func TestClosesHaveReasonAndLabel(t *testing.T) {
+	for _, code := range []int{CloseGoingAway, CloseTooBig, CloseReplaced, CloseSlowConsumer, CloseNoPong, CloseServerFailure} {
+		if c := Closes[code]; c.Reason == "" || c.Label == "" || len(c.Reason) > 123 {
+			t.Errorf("close %d: %+v", code, c)
 		}
 	}
 }

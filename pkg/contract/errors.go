@@ -73,12 +73,14 @@ var Table = []ErrorSpec{
 	{CodeHistoryGone, 1011, "events no longer available; call QueryConfState", false},
 }
 
-var byCode = func() map[Code]ErrorSpec {
-	m := make(map[Code]ErrorSpec, len(Table))
+var byCode, byRPC = func() (map[Code]ErrorSpec, map[int]ErrorSpec) {
+	c := make(map[Code]ErrorSpec, len(Table))
+	r := make(map[int]ErrorSpec, len(Table))
 	for _, s := range Table {
-		m[s.Code] = s
+		c[s.Code] = s
+		r[s.RPC] = s
 	}
-	return m
+	return c, r
 }()
 
 // Spec returns the row of code; unknown codes map to CodeInternal, so a
@@ -88,6 +90,13 @@ func Spec(code Code) ErrorSpec {
 		return s
 	}
 	return byCode[CodeInternal]
+}
+
+// SpecOfRPC returns the row of a JSON-RPC error code; ok is false for a
+// code not in Table.
+func SpecOfRPC(rpc int) (spec ErrorSpec, ok bool) {
+	spec, ok = byRPC[rpc]
+	return spec, ok
 }
 
 // Error is a service error: what travels in the micro error headers and what

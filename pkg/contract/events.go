@@ -115,9 +115,8 @@ func (e *Event) Notification() (method string, params map[string]any) {
 	return method, p
 }
 
-// Close codes the edge uses when it closes a WebSocket (docs/protocol.md).
-// 1xxx are RFC 6455's; 4xxx are ours. Reconnect says whether a client should
-// reconnect by itself.
+// Close codes the edge uses when it closes a WebSocket (docs/protocol.md,
+// section 8). 1xxx are RFC 6455's; 4xxx are ours.
 const (
 	CloseGoingAway     = 1001 // the edge is shutting down: reconnect (to another edge)
 	CloseTooBig        = 1009 // a frame exceeded the read limit: reconnect
@@ -126,3 +125,20 @@ const (
 	CloseNoPong        = 4002 // keep-alive failed
 	CloseServerFailure = 4003 // the edge lost NATS for too long, or could not read the event store to replay: reconnect
 )
+
+// CloseSpec is one close code's reason text (sent in the close frame) and
+// its label in the edge's disconnect metric.
+type CloseSpec struct {
+	Reason string
+	Label  string
+}
+
+// Closes is every close code the edge sends, with its reason and label.
+var Closes = map[int]CloseSpec{
+	CloseGoingAway:     {"edge shutting down", "shutdown"},
+	CloseTooBig:        {"message too big", "too_big"},
+	CloseReplaced:      {"replaced by a newer connection", "replaced"},
+	CloseSlowConsumer:  {"slow consumer", "slow"},
+	CloseNoPong:        {"no pong", "no_pong"},
+	CloseServerFailure: {"edge lost NATS or the events stream", "server_failure"},
+}

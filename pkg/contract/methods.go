@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Method names of the JSON-RPC protocol (docs/protocol.md). The first five
-// are the seed's; the rest are the platform's extra conference commands and
-// the edge's own watch methods.
+// Method names of the JSON-RPC protocol (docs/protocol.md): the
+// conference commands, the edge's own watch methods and the two internal
+// methods.
 const (
 	MethodCreateConf     = "CreateConf"
 	MethodDismissConf    = "DismissConf"
@@ -52,19 +52,53 @@ type Param struct {
 	Positional bool
 }
 
-// Method describes one JSON-RPC method browsers may call.
+// Server is the service that serves a method.
+type Server int
+
+const (
+	// ServedByConference: the edge forwards the call to
+	// ServiceSubject(Name) and passes the reply through.
+	ServedByConference Server = iota + 1
+	// ServedByEdge: the edge serves the call itself (after asking the
+	// conference service for authorization).
+	ServedByEdge
+)
+
+// Work is what serving a method involves on the conference service; it
+// decides which of the service's two worker pools runs it, so that slow
+// platform calls and a storm of cheap reads never queue behind each other.
+type Work int
+
+const (
+	// ReadsState: only reads the conference state (the read pool).
+	ReadsState Work = iota + 1
+	// CallsPlatform: may call the telephony platform (the platform pool,
+	// sized for the platform's latency).
+	CallsPlatform
+)
+
+// Method describes one method of the protocol: a JSON-RPC method browsers
+// call, or an internal one only the edge calls on the conference service.
 type Method struct {
 	Name   string
 	Params []Param
-	// Edge marks methods the edge serves itself (after asking the service
-	// for authorization); the rest are forwarded to ServiceSubject(Name).
-	Edge bool
-	// Timeout is the default deadline of the call; the edge lets operators
-	// override it per method.
+	Server Server
+	// Work picks the conference service's pool (ServedByConference only).
+	Work Work
+	// Inline methods are answered in micro's handler goroutine, without a
+	// pool, when the service's in-memory view holds the record asked for
+	// (ServedByConference only).
+	Inline bool
+	// Internal methods are called by the edge only; browsers cannot.
+	Internal bool
+	// Timeout is the default deadline of the call (0: the caller's
+	// default); the edge lets operators override it per method.
 	Timeout time.Duration
 }
 
-// ParamIdempotencyKey is the optional named param of BRIEF decision 13.
+// ParamIdempotencyKey is the optional named param that makes a retried
+// CreateConf or InviteJoinConf return the first request's result instead of
+// creating or dialling again (docs/protocol.md, section 2).
 const ParamIdempotencyKey = "idempotency_key"
 
 var (
@@ -73,26 +107,56 @@ var (
 	idem   = Param{Name: ParamIdempotencyKey, Kind: KindKey, Optional: true}
 )
 
-// Methods is every method a browser may call, by name.
-var Methods = map[string]Method{
-	MethodCreateConf: {Name: MethodCreateConf, Timeout: 10 * time.Second, Params: []Param{
+// MethodTable is every method of the protocol, in the order of
+// docs/protocol.md: the edge's dispatch and the conference service's
+// endpoints, pools and inline reads are built from it.
+var MethodTable = []Method{
+	// The commands each call the platform.
+	{Name: MethodCreateConf, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{
 		{Name: "maxmember", Kind: KindInt, Optional: true}, idem}},
-	MethodDismissConf: {Name: MethodDismissConf, Timeout: 10 * time.Second, Params: []Param{confID}},
-	MethodInviteJoinConf: {Name: MethodInviteJoinConf, Timeout: 10 * time.Second, Params: []Param{
+	{Name: MethodDismissConf, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID}},
+	{Name: MethodInviteJoinConf, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{
 		confID, {Name: "number", Kind: KindNumbers, Positional: true}, idem}},
-	MethodQuitConf:       {Name: MethodQuitConf, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
-	MethodQueryConfState: {Name: MethodQueryConfState, Timeout: 5 * time.Second, Params: []Param{confID}},
-	MethodGetConf:        {Name: MethodGetConf, Timeout: 5 * time.Second, Params: []Param{confID}},
-	MethodConfMute:       {Name: MethodConfMute, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
-	MethodConfUnMute:     {Name: MethodConfUnMute, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
-	MethodConfRecord:     {Name: MethodConfRecord, Timeout: 10 * time.Second, Params: []Param{confID}},
-	MethodConfStopRecord: {Name: MethodConfStopRecord, Timeout: 10 * time.Second, Params: []Param{confID}},
-	MethodWatchConf: {Name: MethodWatchConf, Edge: true, Timeout: 5 * time.Second, Params: []Param{
+	{Name: MethodQuitConf, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
+	// QueryConfState asks the platform about a conference the service has
+	// no record of (created outside this deployment), so it runs in the
+	// platform pool; with the record in the view it is answered inline.
+	{Name: MethodQueryConfState, Server: ServedByConference, Work: CallsPlatform, Inline: true, Timeout: 5 * time.Second,
+		Params: []Param{confID}},
+	// GetConf only reads the record: the read pool, or inline.
+	{Name: MethodGetConf, Server: ServedByConference, Work: ReadsState, Inline: true, Timeout: 5 * time.Second, Params: []Param{confID}},
+	{Name: MethodConfMute, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
+	{Name: MethodConfUnMute, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
+	{Name: MethodConfRecord, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID}},
+	{Name: MethodConfStopRecord, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID}},
+	// The watches are the edge's: it subscribes the session to the
+	// conference's events after AuthorizeWatch.
+	{Name: MethodWatchConf, Server: ServedByEdge, Timeout: 5 * time.Second, Params: []Param{
 		confID, {Name: "since", Kind: KindSeq, Optional: true, Positional: true}}},
-	MethodUnwatchConf: {Name: MethodUnwatchConf, Edge: true, Timeout: 5 * time.Second, Params: []Param{confID}},
+	{Name: MethodUnwatchConf, Server: ServedByEdge, Timeout: 5 * time.Second, Params: []Param{confID}},
+	// The internal reads come in storms (every browser reconnecting after
+	// an edge restart), so they have the read pool to themselves rather
+	// than queue behind platform calls. ListOwned lists an owners key, not
+	// one record of the view, so it is never inline.
+	{Name: MethodListOwned, Server: ServedByConference, Work: ReadsState, Internal: true},
+	{Name: MethodAuthorizeWatch, Server: ServedByConference, Work: ReadsState, Inline: true, Internal: true, Params: []Param{confID}},
 }
 
-// Formats of identifiers (BRIEF decision 1).
+// Methods is every method a browser may call (MethodTable without the
+// internal ones), by name.
+var Methods = func() map[string]Method {
+	m := map[string]Method{}
+	for _, spec := range MethodTable {
+		if !spec.Internal {
+			m[spec.Name] = spec
+		}
+	}
+	return m
+}()
+
+// Formats of identifiers, as docs/protocol.md (section 3) states them. The
+// services check them with ValidConfID and its siblings (ids.go), which
+// TestValidatorsMatchPatterns keeps equal to these.
 var (
 	ConfIDPattern   = regexp.MustCompile(`^[0-9]{4,8}$`)
 	CallIDPattern   = regexp.MustCompile(`^[0-9A-Za-z]{32}$`)
@@ -138,6 +202,13 @@ type CallRequest struct {
 //   GetConf         → Conference
 //   ListOwned       → []string              (confids)
 //   everything else → null
+
+// WatchConfResult is WatchConf's result and OnConfWatch's params: the
+// conference and the last seq stored for it when the watch started.
+type WatchConfResult struct {
+	ConfID string `json:"confid"`
+	Seq    uint64 `json:"seq"`
+}
 
 // Conference states, as QueryConfState reports them.
 const (

@@ -68,35 +68,6 @@ func (a *Args) AppendObject(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// Hand-written equivalents of contract.ConfIDPattern, CallIDPattern and
-// KeyPattern (regexp is ten times slower; TestPatterns keeps them equal).
-func isConfID(s string) bool { return len(s) >= 4 && len(s) <= 8 && allDigits(s) }
-
-func isCallID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func isKey(s string) bool {
-	if len(s) < 1 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // isNumber accepts one phone number of a KindNumbers param: 3–24 digits with
 // an optional leading '+'. Which numbers may really be dialled is the
 // conference service's allow-list.
@@ -213,11 +184,11 @@ func invalidParams(msg string) *Error { return newError(CodeInvalidParams, msg) 
 func check(p contract.Param, v json.RawMessage) (json.RawMessage, string) {
 	switch p.Kind {
 	case contract.KindConfID:
-		return checkString(v, "must be a string of 4 to 8 digits", isConfID)
+		return checkString(v, "must be a string of 4 to 8 digits", contract.ValidConfID)
 	case contract.KindCallID:
-		return checkString(v, "must be a string of 32 letters or digits", isCallID)
+		return checkString(v, "must be a string of 32 letters or digits", contract.ValidCallID)
 	case contract.KindKey:
-		return checkString(v, "must be a string of 1 to 128 printable ASCII characters", isKey)
+		return checkString(v, "must be a string of 1 to 128 printable ASCII characters", contract.ValidKey)
 	case contract.KindNumbers:
 		return checkString(v, "must be a string of phone numbers (digits, optional leading +) joined by '#'", validNumbers)
 	case contract.KindInt:

@@ -116,7 +116,6 @@ func Parse(data []byte, methods map[string]contract.Method) (Call, *Error) {
 	if !ok {
 		return c, newError(CodeMethodNotFound, "method not found: "+quote(req.Method))
 	}
-	c.Spec = spec
 	c.Args, err = Bind(spec, req.Params)
 	return c, err
 }

@@ -95,6 +95,5 @@ func (r *Request) IsNotification() bool { return r.ID == nil }
 // Call is a request whose method was found and whose params were bound.
 type Call struct {
 	Request
-	Spec contract.Method
 	Args Args
 }

@@ -180,12 +180,3 @@ func BenchmarkEncodeError(b *testing.B) {
 		buf = AppendError(buf[:0], id, e)
 	}
 }
-
-func TestPatterns(t *testing.T) {
-	for _, s := range []string{"", "123", "1234", "12345678", "123456789", "12a4", "0123456789abcdef0123456789ABCDEF",
-		"0123456789abcdef0123456789ABCDE!", "0123456789abcdef0123456789ABCDEFG", "k", "a b", "\x7f", strings.Repeat("k", 128), strings.Repeat("k", 129)} {
-		if isConfID(s) != contract.ConfIDPattern.MatchString(s) || isCallID(s) != contract.CallIDPattern.MatchString(s) || isKey(s) != contract.KeyPattern.MatchString(s) {
-			t.Errorf("pattern mismatch for %q", s)
-		}
-	}
-}

@@ -92,7 +92,7 @@ func (s *Sim) handle(r *http.Request, sid, endpoint string) answer {
 	// Dispatch is on the command element, not the path: one client posts
 	// InviteJoinConf to /ivr/createconf (API.md §8.5). The confid may come
 	// from the attribute or the query.
-	if name != "CreateConf" {
+	if name != yuntongxun.CmdCreateConf {
 		q := r.URL.Query().Get("confid")
 		switch {
 		case params["confid"] == "":
@@ -107,25 +107,25 @@ func (s *Sim) handle(r *http.Request, sid, endpoint string) answer {
 		return refuse(yuntongxun.CodeConfAPIFailed, "simulator closed")
 	}
 	switch name {
-	case "CreateConf":
+	case yuntongxun.CmdCreateConf:
 		return s.cmdCreate(r, params)
-	case "InviteJoinConf":
+	case yuntongxun.CmdInviteJoinConf:
 		return s.cmdInvite(params)
-	case "QuitConf":
+	case yuntongxun.CmdQuitConf:
 		return s.cmdQuit(params)
-	case "DismissConf":
+	case yuntongxun.CmdDismissConf:
 		return s.cmdDismiss(params)
-	case "QueryConfState":
+	case yuntongxun.CmdQueryConfState:
 		return s.cmdQuery(params)
-	case "ConfMute", "ConfUnMute":
+	case yuntongxun.CmdConfMute, yuntongxun.CmdConfUnMute:
 		return s.cmdMute(name, params)
-	case "ConfPlay":
+	case yuntongxun.CmdConfPlay:
 		return s.cmdPlay(params)
-	case "ConfStopPlay":
+	case yuntongxun.CmdConfStopPlay:
 		return s.cmdStopPlay(params)
-	case "ConfRecord":
+	case yuntongxun.CmdConfRecord:
 		return s.cmdRecord(params)
-	case "ConfStopRecord":
+	case yuntongxun.CmdConfStopRecord:
 		return s.cmdStopRecord(params)
 	}
 	return refuse(yuntongxun.CodeBadRequest, "未知命令 "+name)
@@ -390,7 +390,7 @@ func (s *Sim) cmdMute(name string, p attrs) answer {
 		return refuse(yuntongxun.CodeMuteFailed, "会议静音失败: 成员不在会议中")
 	}
 	nt := notifyMute
-	cl.muted = name == "ConfMute"
+	cl.muted = name == yuntongxun.CmdConfMute
 	if !cl.muted {
 		nt = notifyUnMute
 	}

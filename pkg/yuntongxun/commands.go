@@ -97,6 +97,22 @@ func boolAttr(b bool) string {
 	return ""
 }
 
+// Command names: the root element of a command's XML body, which the
+// platform dispatches on (whatever the path), and the name errors report.
+const (
+	CmdCreateConf     = "CreateConf"
+	CmdDismissConf    = "DismissConf"
+	CmdInviteJoinConf = "InviteJoinConf"
+	CmdQuitConf       = "QuitConf"
+	CmdConfMute       = "ConfMute"
+	CmdConfUnMute     = "ConfUnMute"
+	CmdConfPlay       = "ConfPlay"
+	CmdConfStopPlay   = "ConfStopPlay"
+	CmdConfRecord     = "ConfRecord"
+	CmdConfStopRecord = "ConfStopRecord"
+	CmdQueryConfState = "QueryConfState"
+)
+
 // confCommand starts a command on /ivr/conf?confid= with the confid attribute.
 func confCommand(name, confID string) *command {
 	cmd := &command{name: name, path: "/ivr/conf", query: [][2]string{{"confid", confID}}}
@@ -113,7 +129,7 @@ func needConfID(cmd, confID string) error {
 
 // CreateConf creates a conference. Never retried: see the note on retries.
 func (c *Client) CreateConf(ctx context.Context, o CreateConfOptions) (CreateConfResult, error) {
-	cmd := &command{name: "CreateConf", path: "/ivr/createconf"}
+	cmd := &command{name: CmdCreateConf, path: "/ivr/createconf"}
 	if o.MaxMember != 0 {
 		cmd.query = append(cmd.query, [2]string{"maxmember", strconv.Itoa(o.MaxMember)})
 	}
@@ -158,10 +174,10 @@ func (c *Client) CreateConf(ctx context.Context, o CreateConfOptions) (CreateCon
 
 // DismissConf ends a conference. Never retried: see the note on retries.
 func (c *Client) DismissConf(ctx context.Context, confID string, o DismissConfOptions) error {
-	if err := needConfID("DismissConf", confID); err != nil {
+	if err := needConfID(CmdDismissConf, confID); err != nil {
 		return err
 	}
-	cmd := confCommand("DismissConf", confID)
+	cmd := confCommand(CmdDismissConf, confID)
 	cmd.add("action", c.cb.Dismissed)
 	cmd.add("delurl", c.cb.Deleted)
 	cmd.add("autohangup", boolAttr(o.AutoHangup))
@@ -177,13 +193,13 @@ func (c *Client) DismissConf(ctx context.Context, confID string, o DismissConfOp
 // InviteJoinConf dials number (several joined with '#') into a conference.
 // Never retried: a retry after a lost answer would dial and bill twice.
 func (c *Client) InviteJoinConf(ctx context.Context, confID, number string, o InviteOptions) (InviteResult, error) {
-	if err := needConfID("InviteJoinConf", confID); err != nil {
+	if err := needConfID(CmdInviteJoinConf, confID); err != nil {
 		return InviteResult{}, err
 	}
 	if number == "" {
 		return InviteResult{}, fmt.Errorf("yuntongxun InviteJoinConf: empty number: %w", ErrInvalidArgument)
 	}
-	cmd := confCommand("InviteJoinConf", confID)
+	cmd := confCommand(CmdInviteJoinConf, confID)
 	cmd.add("number", number)
 	cmd.add("action", c.cb.Invite)
 	if o.Host {
@@ -208,17 +224,17 @@ func (c *Client) InviteJoinConf(ctx context.Context, confID, number string, o In
 
 // QuitConf removes one member (or cancels its invitation). Never retried.
 func (c *Client) QuitConf(ctx context.Context, confID, callID string) error {
-	return c.callCommand(ctx, "QuitConf", confID, callID, c.cb.Quit)
+	return c.callCommand(ctx, CmdQuitConf, confID, callID, c.cb.Quit)
 }
 
 // ConfMute mutes one member. Never retried.
 func (c *Client) ConfMute(ctx context.Context, confID, callID string) error {
-	return c.callCommand(ctx, "ConfMute", confID, callID, c.cb.Media)
+	return c.callCommand(ctx, CmdConfMute, confID, callID, c.cb.Media)
 }
 
 // ConfUnMute unmutes one member. Never retried.
 func (c *Client) ConfUnMute(ctx context.Context, confID, callID string) error {
-	return c.callCommand(ctx, "ConfUnMute", confID, callID, c.cb.Media)
+	return c.callCommand(ctx, CmdConfUnMute, confID, callID, c.cb.Media)
 }
 
 func (c *Client) callCommand(ctx context.Context, name, confID, callID, action string) error {
@@ -237,13 +253,13 @@ func (c *Client) callCommand(ctx context.Context, name, confID, callID, action s
 
 // ConfPlay plays a prompt into the conference. Never retried.
 func (c *Client) ConfPlay(ctx context.Context, confID string, o PlayOptions) error {
-	if err := needConfID("ConfPlay", confID); err != nil {
+	if err := needConfID(CmdConfPlay, confID); err != nil {
 		return err
 	}
 	if o.FileName == "" {
 		return fmt.Errorf("yuntongxun ConfPlay: empty filename: %w", ErrInvalidArgument)
 	}
-	cmd := confCommand("ConfPlay", confID)
+	cmd := confCommand(CmdConfPlay, confID)
 	cmd.add("filename", o.FileName)
 	if o.Loop != 0 {
 		cmd.add("loop", strconv.Itoa(o.Loop))
@@ -256,15 +272,15 @@ func (c *Client) ConfPlay(ctx context.Context, confID string, o PlayOptions) err
 
 // ConfStopPlay stops the prompt. Never retried.
 func (c *Client) ConfStopPlay(ctx context.Context, confID string) error {
-	return c.confOnly(ctx, "ConfStopPlay", confID)
+	return c.confOnly(ctx, CmdConfStopPlay, confID)
 }
 
 // ConfRecord starts recording the conference. Never retried.
 func (c *Client) ConfRecord(ctx context.Context, confID string, o RecordOptions) error {
-	if err := needConfID("ConfRecord", confID); err != nil {
+	if err := needConfID(CmdConfRecord, confID); err != nil {
 		return err
 	}
-	cmd := confCommand("ConfRecord", confID)
+	cmd := confCommand(CmdConfRecord, confID)
 	cmd.add("action", c.cb.Media)
 	if o.Time != 0 {
 		cmd.add("time", strconv.Itoa(o.Time))
@@ -276,7 +292,7 @@ func (c *Client) ConfRecord(ctx context.Context, confID string, o RecordOptions)
 
 // ConfStopRecord stops recording. Never retried.
 func (c *Client) ConfStopRecord(ctx context.Context, confID string) error {
-	return c.confOnly(ctx, "ConfStopRecord", confID)
+	return c.confOnly(ctx, CmdConfStopRecord, confID)
 }
 
 func (c *Client) confOnly(ctx context.Context, name, confID string) error {
@@ -300,13 +316,13 @@ const (
 // reads, so it is retried on transport failures and 5xx/429 answers, with
 // backoff, as long as ctx allows; a statusCode answer is final.
 func (c *Client) QueryConfState(ctx context.Context, confID string) (ConfState, error) {
-	if err := needConfID("QueryConfState", confID); err != nil {
+	if err := needConfID(CmdQueryConfState, confID); err != nil {
 		return ConfState{}, err
 	}
 	wait := queryBackoff
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		cmd := confCommand("QueryConfState", confID)
+		cmd := confCommand(CmdQueryConfState, confID)
 		f, err := c.do(ctx, cmd)
 		if err == nil {
 			return parseConfState(f)
@@ -334,12 +350,12 @@ func parseConfState(f fields) (ConfState, error) {
 	var err error
 	if v := f.first("state"); v != "" {
 		if s.State, err = strconv.Atoi(v); err != nil {
-			return s, &TransportError{Command: "QueryConfState", HTTPStatus: 200, Err: fmt.Errorf("state %q: %w", v, err)}
+			return s, &TransportError{Command: CmdQueryConfState, HTTPStatus: 200, Err: fmt.Errorf("state %q: %w", v, err)}
 		}
 	}
 	if v := f.first("count"); v != "" {
 		if s.Count, err = strconv.Atoi(v); err != nil {
-			return s, &TransportError{Command: "QueryConfState", HTTPStatus: 200, Err: fmt.Errorf("count %q: %w", v, err)}
+			return s, &TransportError{Command: CmdQueryConfState, HTTPStatus: 200, Err: fmt.Errorf("count %q: %w", v, err)}
 		}
 	}
 	return s, nil

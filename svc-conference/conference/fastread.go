@@ -26,20 +26,18 @@ const (
 	readAuthorize
 )
 
+// inlineReads are the inline paths, by method: the methods
+// contract.MethodTable marks Inline (TestEveryMethodHasAHandler).
+var inlineReads = map[string]int{
+	contract.MethodQueryConfState: readQuery,
+	contract.MethodGetConf:        readGet,
+	contract.MethodAuthorizeWatch: readAuthorize,
+}
+
 // fastRead returns method's inline path, or nil when it has none.
 func (s *Service) fastRead(method string) func(micro.Request) bool {
-	if s.st.view == nil {
-		return nil
-	}
-	var kind int
-	switch method {
-	case contract.MethodQueryConfState:
-		kind = readQuery
-	case contract.MethodGetConf:
-		kind = readGet
-	case contract.MethodAuthorizeWatch:
-		kind = readAuthorize
-	default:
+	kind := inlineReads[method]
+	if s.st.view == nil || kind == 0 {
 		return nil
 	}
 	okCount := s.met.requests.WithLabelValues(method, "ok")
@@ -51,7 +49,7 @@ func (s *Service) fastRead(method string) func(micro.Request) bool {
 		start := time.Now()
 		hd := req.Headers()
 		client := hd.Get(contract.HeaderClientID)
-		if !validClientID(client) || hd.Get(contract.HeaderOperator) != "" {
+		if !contract.ValidClientID(client) || hd.Get(contract.HeaderOperator) != "" {
 			return false
 		}
 		if v := hd.Get(contract.HeaderDeadline); v != "" {
@@ -107,20 +105,6 @@ func appendConfState(b []byte, state, count int) []byte {
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(count), 10)
 	return append(b, '}')
-}
-
-// validClientID is contract.ClientIDPattern without the regexp.
-func validClientID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // confIDBody reads a body that is exactly {"confid":"<4–8 digits>"}

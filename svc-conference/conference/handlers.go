@@ -27,14 +27,14 @@ func decode(c *call, v any) *contract.Error {
 }
 
 func checkConfID(id string) *contract.Error {
-	if !contract.ConfIDPattern.MatchString(id) {
+	if !contract.ValidConfID(id) {
 		return contract.Errorf(contract.CodeInvalidParams, "confid: 4–8 digits expected")
 	}
 	return nil
 }
 
 func checkCallID(id string) *contract.Error {
-	if !contract.CallIDPattern.MatchString(id) {
+	if !contract.ValidCallID(id) {
 		return contract.Errorf(contract.CodeInvalidParams, "callid: 32 letters or digits expected")
 	}
 	return nil
@@ -226,7 +226,7 @@ func (s *Service) createConf(c *call) (any, *contract.Error) {
 			}
 		}
 		var confID string
-		err := s.platform(c, "CreateConf", func(ctx context.Context) (err error) {
+		err := s.platform(c, yuntongxun.CmdCreateConf, func(ctx context.Context) (err error) {
 			confID, err = s.p.CreateConf(ctx, req.MaxMember)
 			return err
 		})
@@ -274,7 +274,7 @@ func (s *Service) dismissConf(c *call) (any, *contract.Error) {
 	if r.State == contract.StateEnding {
 		return nil, nil // already dismissed; the platform ends it
 	}
-	if err := s.platform(c, "DismissConf", func(ctx context.Context) error { return s.p.DismissConf(ctx, req.ConfID) }); err != nil {
+	if err := s.platform(c, yuntongxun.CmdDismissConf, func(ctx context.Context) error { return s.p.DismissConf(ctx, req.ConfID) }); err != nil {
 		return nil, s.confPlatformError(c, err)
 	}
 	err := s.st.update(c.ctx, req.ConfID, func(r *record) error {
@@ -340,7 +340,7 @@ func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract
 	var wg sync.WaitGroup
 	for i, n := range numbers {
 		wg.Go(func() {
-			outs[i].err = s.platform(c, "InviteJoinConf", func(ctx context.Context) (err error) {
+			outs[i].err = s.platform(c, yuntongxun.CmdInviteJoinConf, func(ctx context.Context) (err error) {
 				outs[i].callID, err = s.p.InviteJoinConf(ctx, confID, n)
 				return err
 			})
@@ -502,7 +502,7 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 		// error.data), or one whose event has not arrived yet. The
 		// platform knows its calls: ask it to hang up; it answers
 		// 110027 for a callid that is not a member of this conference.
-		err := s.platform(c, "QuitConf", func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) })
+		err := s.platform(c, yuntongxun.CmdQuitConf, func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) })
 		var se *yuntongxun.StatusError
 		if errors.As(err, &se) && se.StatusCode == yuntongxun.CodeQuitFailed {
 			return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
@@ -516,7 +516,7 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	if terminal(m.State) {
 		return nil, nil // already out
 	}
-	if err := s.platform(c, "QuitConf", func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) }); err != nil {
+	if err := s.platform(c, yuntongxun.CmdQuitConf, func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) }); err != nil {
 		return nil, s.confPlatformError(c, err)
 	}
 	c.log.Info().Str(logging.CallID, req.CallID).Msg("member removed")
@@ -558,7 +558,7 @@ func (s *Service) queryConfState(c *call) (any, *contract.Error) {
 	}
 	// No local record: ask the platform (a conference created elsewhere).
 	var st contract.ConfState
-	err = s.platform(c, "QueryConfState", func(ctx context.Context) (err error) {
+	err = s.platform(c, yuntongxun.CmdQueryConfState, func(ctx context.Context) (err error) {
 		st, err = s.p.QueryConfState(ctx, req.ConfID)
 		return err
 	})
@@ -584,9 +584,9 @@ func (s *Service) getConf(c *call) (any, *contract.Error) {
 }
 
 func (s *Service) confMute(mute bool) handlerFunc {
-	command := "ConfUnMute"
+	command := yuntongxun.CmdConfUnMute
 	if mute {
-		command = "ConfMute"
+		command = yuntongxun.CmdConfMute
 	}
 	return func(c *call) (any, *contract.Error) {
 		var req contract.CallRequest
@@ -627,9 +627,9 @@ func (s *Service) confMute(mute bool) handlerFunc {
 }
 
 func (s *Service) confRecord(start bool) handlerFunc {
-	command := "ConfStopRecord"
+	command := yuntongxun.CmdConfStopRecord
 	if start {
-		command = "ConfRecord"
+		command = yuntongxun.CmdConfRecord
 	}
 	return func(c *call) (any, *contract.Error) {
 		var req contract.ConfRequest

@@ -47,14 +47,14 @@ type Service struct {
 	svc   micro.Service
 	now   func() time.Time
 
-	sem     chan struct{} // bounded worker pool of the methods that call the platform
-	fast    chan struct{} // pool of the methods that only read the state
-	mu      sync.Mutex    // guards closed and wg.Add
-	closed  bool
-	closing atomic.Bool // closed, read without the lock (the inline read path)
-	wg      sync.WaitGroup
-	base    context.Context // cancelled when in-flight requests must give up
-	cancel  context.CancelFunc
+	platformPool chan struct{} // worker slots of the methods that may call the platform
+	readPool     chan struct{} // worker slots of the methods that only read the state
+	mu           sync.Mutex    // guards closed and wg.Add
+	closed       bool
+	closing      atomic.Bool // closed, read without the lock (the inline read path)
+	wg           sync.WaitGroup
+	base         context.Context // cancelled when in-flight requests must give up
+	cancel       context.CancelFunc
 
 	stats    map[string]*endpointStats
 	stopOnce sync.Once
@@ -112,10 +112,10 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 	s := &Service{
 		cfg: cfg, nc: nc, p: p, log: log, loc: cfg.location(), now: time.Now,
 		guard: newGuard(cfg), met: newMetrics(),
-		sem:   make(chan struct{}, cfg.Concurrency),
-		fast:  make(chan struct{}, cfg.Concurrency),
-		stats: map[string]*endpointStats{},
-		done:  make(chan struct{}),
+		platformPool: make(chan struct{}, cfg.Concurrency),
+		readPool:     make(chan struct{}, cfg.Concurrency),
+		stats:        map[string]*endpointStats{},
+		done:         make(chan struct{}),
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	if s.st, err = openStore(ctx, js, cfg); err != nil {
@@ -196,7 +196,30 @@ func (s *Service) register() error {
 	}
 	s.svc = svc
 	g := svc.AddGroup(contract.ServiceSubjectPrefix, micro.WithGroupQueueGroup(contract.ServiceQueueGroup))
-	for method, h := range map[string]handlerFunc{
+	handlers := s.handlers()
+	for _, spec := range contract.MethodTable {
+		if spec.Server != contract.ServedByConference {
+			continue
+		}
+		h := handlers[spec.Name]
+		if h == nil {
+			_ = svc.Stop()
+			return fmt.Errorf("method %s has no handler", spec.Name)
+		}
+		s.stats[spec.Name] = &endpointStats{}
+		if err := g.AddEndpoint(spec.Name, s.endpoint(spec, h),
+			micro.WithEndpointPendingLimits(64*1024, 64<<20)); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("add endpoint %s: %w", spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// handlers are the service's methods (contract.MethodTable says which it
+// serves; TestEveryMethodHasAHandler checks they agree).
+func (s *Service) handlers() map[string]handlerFunc {
+	return map[string]handlerFunc{
 		contract.MethodCreateConf:     s.createConf,
 		contract.MethodDismissConf:    s.dismissConf,
 		contract.MethodInviteJoinConf: s.inviteJoinConf,
@@ -209,15 +232,7 @@ func (s *Service) register() error {
 		contract.MethodConfStopRecord: s.confRecord(false),
 		contract.MethodListOwned:      s.listOwned,
 		contract.MethodAuthorizeWatch: s.authorizeWatch,
-	} {
-		s.stats[method] = &endpointStats{}
-		if err := g.AddEndpoint(method, s.endpoint(method, h),
-			micro.WithEndpointPendingLimits(64*1024, 64<<20)); err != nil {
-			_ = svc.Stop()
-			return fmt.Errorf("add endpoint %s: %w", method, err)
-		}
 	}
-	return nil
 }
 
 // fail records why the service stopped on its own (first reason wins) and
@@ -298,17 +313,20 @@ func (s *Service) Stop() {
 // endpoint adapts h to micro: the micro handler only takes a worker slot
 // (waiting at most until the caller's deadline) and hands the request to
 // a goroutine, so a slow platform call never holds up the endpoint.
-func (s *Service) endpoint(method string, h handlerFunc) micro.Handler {
+func (s *Service) endpoint(spec contract.Method, h handlerFunc) micro.Handler {
+	method := spec.Name
 	st := s.stats[method]
-	pool := s.sem
-	switch method {
-	case contract.MethodGetConf, contract.MethodListOwned, contract.MethodAuthorizeWatch:
-		// Reads of the state have their own pool: a connect storm of
-		// browsers (ListOwned, AuthorizeWatch) is not queued behind slow
-		// platform calls, nor the other way round.
-		pool = s.fast
+	// Reads of the state have their own pool: a connect storm of browsers
+	// (ListOwned, AuthorizeWatch) is not queued behind slow platform calls,
+	// nor the other way round.
+	pool := s.platformPool
+	if spec.Work == contract.ReadsState {
+		pool = s.readPool
 	}
-	inline := s.fastRead(method) // nil: none
+	var inline func(micro.Request) bool // nil: none
+	if spec.Inline {
+		inline = s.fastRead(method)
+	}
 	return micro.HandlerFunc(func(req micro.Request) {
 		if inline != nil && inline(req) {
 			return // answered from the view (fastread.go)
@@ -379,7 +397,7 @@ func (s *Service) serve(ctx context.Context, method string, st *endpointStats, r
 		switch {
 		case c.clientID == "":
 			cerr = contract.Errorf(contract.CodeInvalidRequest, "header %s is required", contract.HeaderClientID)
-		case !contract.ClientIDPattern.MatchString(c.clientID):
+		case !contract.ValidClientID(c.clientID):
 			cerr = contract.Errorf(contract.CodeInvalidRequest, "header %s: bad client id", contract.HeaderClientID)
 		case ctx.Err() != nil:
 			cerr = contract.Errorf(contract.CodeTimeout, "deadline passed before the request started")

@@ -33,7 +33,7 @@ func (m *memTransport) Write(b []byte) error {
 	return nil
 }
 
-func (m *memTransport) Close(int, string) {}
+func (m *memTransport) Close(int) {}
 
 func benchServer() *Server {
 	return &Server{cfg: DefaultConfig(), metrics: newMetrics(), log: zerolog.Nop()}

@@ -628,12 +628,6 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 	}
 }
 
-// watchParams are OnConfWatch's params.
-type watchParams struct {
-	ConfID string `json:"confid"`
-	Seq    uint64 `json:"seq"`
-}
-
 // watch starts watching confID from since (the last seq the client has),
 // once per session and conference. notify sends OnConfWatch first (automatic
 // watches; WatchConf answers with its result instead). It runs in the
@@ -663,7 +657,7 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 	}
 	var before func(uint64)
 	if notify {
-		before = func(last uint64) { s.notify(contract.NotifyWatch, watchParams{ConfID: confID, Seq: last}) }
+		before = func(last uint64) { s.notify(contract.NotifyWatch, contract.WatchConfResult{ConfID: confID, Seq: last}) }
 	}
 	if err := h.replay(ctx, w, before); err != nil {
 		if ctx.Err() != nil {
@@ -671,7 +665,7 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 		}
 		// Never leave a silent gap: the client reconnects and resumes.
 		s.logError().Err(err).Str(logging.ConfID, confID).Msg("replay failed")
-		s.t.Close(contract.CloseServerFailure, "events stream unavailable")
+		s.t.Close(contract.CloseServerFailure)
 	}
 }
 

@@ -14,27 +14,61 @@ import (
 	"github.com/nats-io/nats.go/micro"
 )
 
-// call executes one bound request. Forwarded methods become a NATS request
-// to the conference service; WatchConf and UnwatchConf are served here after
-// asking the service for authorization. after, when not nil, runs once the
-// response is queued (CreateConf starts watching its conference).
-func (srv *Server) call(s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func()) {
-	switch c.Method {
-	case contract.MethodWatchConf:
-		return srv.watchConf(s, c, reqID)
-	case contract.MethodUnwatchConf:
-		s.unwatch(c.Args.String("confid"))
-		return jsonrpc.Null, nil, nil
+// handler serves one bound request of a session. after, when not nil, runs
+// once the response is queued.
+type handler func(srv *Server, s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func())
+
+// edgeHandlers serve the methods the table gives to the edge.
+var edgeHandlers = map[string]handler{
+	contract.MethodWatchConf:   (*Server).watchConf,
+	contract.MethodUnwatchConf: (*Server).unwatchConf,
+}
+
+// handlers is the edge's dispatch, built from contract.MethodTable: each
+// method a browser may call is forwarded to the conference service or
+// served by its edge handler (TestEveryMethodHasAHandler checks none is
+// missing).
+var handlers = func() map[string]handler {
+	m := map[string]handler{}
+	for _, spec := range contract.MethodTable {
+		switch {
+		case spec.Internal: // browsers cannot call it
+		case spec.Server == contract.ServedByConference:
+			m[spec.Name] = (*Server).forward
+		default:
+			m[spec.Name] = edgeHandlers[spec.Name]
+		}
 	}
+	return m
+}()
+
+// call executes one bound request.
+func (srv *Server) call(s *session, c jsonrpc.Call, reqID string) (json.RawMessage, *jsonrpc.Error, func()) {
+	h := handlers[c.Method]
+	if h == nil { // the table has a method nobody serves: TestEveryMethodHasAHandler
+		return nil, jsonrpc.CodeError(contract.CodeInternal, "method "+c.Method+" has no handler"), nil
+	}
+	return h(srv, s, c, reqID)
+}
+
+// forward makes the request a NATS request to the conference service. A
+// created conference is watched right after the response.
+func (srv *Server) forward(s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func()) {
 	body := c.Args.AppendObject(make([]byte, 0, 96))
 	result, rerr = srv.request(s, c.Method, body, reqID)
 	if rerr == nil && c.Method == contract.MethodCreateConf {
 		var confID string
-		if json.Unmarshal(result, &confID) == nil && contract.ConfIDPattern.MatchString(confID) {
+		if json.Unmarshal(result, &confID) == nil && contract.ValidConfID(confID) {
 			after = func() { s.watch(confID, 0, true) }
 		}
 	}
 	return result, rerr, after
+}
+
+// unwatchConf ends the session's watch of a conference (none is fine).
+func (srv *Server) unwatchConf(s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
+	s.unwatch(c.Args.String("confid"))
+	return jsonrpc.Null, nil, nil
 }
 
 // request sends one request to conference.<method> with the session's
@@ -98,12 +132,6 @@ func replyResult(reply *nats.Msg) (json.RawMessage, *jsonrpc.Error) {
 	return reply.Data, nil
 }
 
-// watchConfResult is WatchConf's result.
-type watchConfResult struct {
-	ConfID string `json:"confid"`
-	Seq    uint64 `json:"seq"`
-}
-
 // watchConf authorizes (conference.AuthorizeWatch) and starts a watch. The
 // result carries the last sequence stored for the conference; replayed
 // events follow the response.
@@ -118,6 +146,6 @@ func (srv *Server) watchConf(s *session, c jsonrpc.Call, reqID string) (json.Raw
 	if err != nil {
 		return nil, jsonrpc.CodeError(contract.CodeUnavailable, "events stream unavailable"), nil
 	}
-	b, _ := json.Marshal(watchConfResult{ConfID: confID, Seq: last})
+	b, _ := json.Marshal(contract.WatchConfResult{ConfID: confID, Seq: last})
 	return b, nil, func() { s.watch(confID, since, false) }
 }

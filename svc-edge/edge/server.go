@@ -147,7 +147,7 @@ func (srv *Server) onNATSLost() {
 	srv.mu.Unlock()
 	srv.log.Error().Int("sessions", len(all)).Msg("NATS unreachable: closing sessions")
 	for _, s := range all {
-		s.t.Close(contract.CloseServerFailure, "edge lost NATS")
+		s.t.Close(contract.CloseServerFailure)
 	}
 }
 
@@ -196,7 +196,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 			case <-ctx.Done():
 			}
 		}
-		s.t.Close(contract.CloseGoingAway, "edge shutting down")
+		s.t.Close(contract.CloseGoingAway)
 	}
 	done := make(chan struct{})
 	go func() { srv.wg.Wait(); close(done) }()
@@ -242,7 +242,7 @@ func (srv *Server) checkOrigin(r *http.Request) bool {
 func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	clientID := r.PathValue("client_id")
-	if !contract.ClientIDPattern.MatchString(clientID) {
+	if !contract.ValidClientID(clientID) {
 		srv.metrics.rejected.WithLabelValues("bad_client_id").Inc()
 		http.Error(w, "client id must be 1-64 characters of A-Z a-z 0-9 _ -", http.StatusBadRequest)
 		return
@@ -302,9 +302,9 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.start = arrived
 	switch srv.register(s) {
 	case registerClosing:
-		t.Close(contract.CloseGoingAway, "edge shutting down")
+		t.Close(contract.CloseGoingAway)
 	case registerStale:
-		t.Close(contract.CloseReplaced, "replaced by a newer connection")
+		t.Close(contract.CloseReplaced)
 	}
 	s.logDebug().Str("remote", r.RemoteAddr).Msg("connected")
 	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
@@ -358,10 +358,10 @@ func (srv *Server) serveConn(conn *websocket.Conn, br *bufio.Reader, s *session,
 	case t.closeCode() != 0:
 		reason = closeReason(t.closeCode())
 	case errors.Is(err, websocket.ErrReadLimit):
-		reason = "too_big" // gorilla sent 1009
+		reason = closeReason(contract.CloseTooBig) // gorilla sent it
 	case errors.As(err, &ne) && ne.Timeout():
-		reason = "no_pong"
-		t.closeWait(contract.CloseNoPong, "no pong")
+		reason = closeReason(contract.CloseNoPong)
+		t.closeWait(contract.CloseNoPong)
 	}
 	srv.unregister(s)
 	s.close()
@@ -474,18 +474,10 @@ func (srv *Server) stopPinger() { srv.pingStop.Do(func() { close(srv.pingDone) }
 // errBinary answers a binary frame: the protocol is JSON text frames.
 var errBinary = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: binary frames are not supported; send JSON text frames"}}`)
 
+// closeReason is the metric label of a close code.
 func closeReason(code int) string {
-	switch code {
-	case contract.CloseGoingAway:
-		return "shutdown"
-	case contract.CloseReplaced:
-		return "replaced"
-	case contract.CloseSlowConsumer:
-		return "slow"
-	case contract.CloseNoPong:
-		return "no_pong"
-	case contract.CloseServerFailure:
-		return "server_failure"
+	if c, ok := contract.Closes[code]; ok {
+		return c.Label
 	}
 	return strconv.Itoa(code)
 }
@@ -518,7 +510,7 @@ func (srv *Server) register(s *session) int {
 	srv.mu.Unlock()
 	if old != nil {
 		old.logInfo().Msg("replaced by a newer connection")
-		old.t.Close(contract.CloseReplaced, "replaced by a newer connection")
+		old.t.Close(contract.CloseReplaced)
 		old.close()
 	}
 	b, _ := json.Marshal(contract.SessionNotice{Edge: srv.id, Conn: s.connID, At: s.start.UnixNano()})
@@ -550,7 +542,7 @@ func (srv *Server) onSession(m *nats.Msg) {
 	clientID := strings.TrimPrefix(m.Subject, contract.SessionSubjectPrefix)
 	if s := srv.sessionOf(clientID); s != nil && (n.At == 0 || s.start.UnixNano() < n.At) {
 		s.logInfo().Str("edge", n.Edge).Msg("replaced by a newer connection on another edge")
-		s.t.Close(contract.CloseReplaced, "replaced by a newer connection")
+		s.t.Close(contract.CloseReplaced)
 		s.close()
 	}
 }
@@ -558,7 +550,7 @@ func (srv *Server) onSession(m *nats.Msg) {
 // onOwned starts watching a conference the client created (through any edge).
 func (srv *Server) onOwned(m *nats.Msg) {
 	var n contract.OwnedNotice
-	if json.Unmarshal(m.Data, &n) != nil || !contract.ConfIDPattern.MatchString(n.ConfID) {
+	if json.Unmarshal(m.Data, &n) != nil || !contract.ValidConfID(n.ConfID) {
 		return
 	}
 	if s := srv.sessionOf(strings.TrimPrefix(m.Subject, contract.OwnedSubjectPrefix)); s != nil {
@@ -580,7 +572,7 @@ func (srv *Server) startSession(s *session, resume map[string]uint64) {
 	}
 	seen := map[string]bool{}
 	for _, id := range owned {
-		if contract.ConfIDPattern.MatchString(id) && !seen[id] {
+		if contract.ValidConfID(id) && !seen[id] {
 			seen[id] = true
 			s.watch(id, resume[id], true)
 		}
@@ -606,7 +598,7 @@ func parseResume(v string) (map[string]uint64, error) {
 	for item := range strings.SplitSeq(v, ",") {
 		id, seqStr, ok := strings.Cut(item, ":")
 		seq, err := strconv.ParseUint(seqStr, 10, 64)
-		if !ok || err != nil || !contract.ConfIDPattern.MatchString(id) {
+		if !ok || err != nil || !contract.ValidConfID(id) {
 			return nil, fmt.Errorf("resume: %q is not confid:seq", item)
 		}
 		if len(m) >= 256 {

@@ -118,7 +118,7 @@ func (s *session) queueAnswer(msg []byte) {
 	if int(s.waiting)+len(msg) > min(s.srv.cfg.SendQueueBytes, math.MaxUint32) {
 		s.mu.Unlock()
 		s.srv.onSlow()
-		s.t.Close(contract.CloseSlowConsumer, "slow consumer")
+		s.t.Close(contract.CloseSlowConsumer)
 		return
 	}
 	s.waiting += uint32(len(msg))
@@ -303,10 +303,8 @@ func (s *session) notify(method string, params any) {
 // outcome names an error for metrics: the contract code when the JSON-RPC
 // code is in the table, else the number.
 func outcome(e *jsonrpc.Error) string {
-	for _, r := range contract.Table {
-		if r.RPC == e.Code {
-			return string(r.Code)
-		}
+	if spec, ok := contract.SpecOfRPC(e.Code); ok {
+		return string(spec.Code)
 	}
 	return strconv.Itoa(e.Code)
 }

@@ -19,9 +19,10 @@ type Transport interface {
 	// many transports (fan-out): neither side may modify it afterwards.
 	// Write never blocks on the network.
 	Write(msg []byte) error
-	// Close sends a close frame with code and reason (once; later calls are
-	// ignored) and ends the connection.
-	Close(code int, reason string)
+	// Close sends a close frame with code and its reason of
+	// contract.Closes (once; later calls are ignored) and ends the
+	// connection.
+	Close(code int)
 }
 
 // Errors of Transport.Write.
@@ -77,7 +78,7 @@ func (t *wsTransport) Write(msg []byte) error {
 		if t.onSlow != nil {
 			t.onSlow()
 		}
-		t.Close(contract.CloseSlowConsumer, "slow consumer")
+		t.Close(contract.CloseSlowConsumer)
 		return ErrSlow
 	}
 	t.queue = append(t.queue, msg)
@@ -267,7 +268,7 @@ func (t *wsTransport) isClosed() bool {
 // Close sends the close frame without blocking the caller (a slow consumer
 // may be closed from the fan-out path) and drops the socket once the peer
 // answered or closeGrace passed.
-func (t *wsTransport) Close(code int, reason string) {
+func (t *wsTransport) Close(code int) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -278,7 +279,7 @@ func (t *wsTransport) Close(code int, reason string) {
 	t.mu.Unlock()
 	go func() {
 		// Waits for a batch being written (bounded by its deadline).
-		_ = t.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(t.writeTimeout))
+		_ = t.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, contract.Closes[code].Reason), time.Now().Add(t.writeTimeout))
 		timer := time.AfterFunc(closeGrace, func() { t.conn.Close() })
 		_ = timer
 	}()
@@ -286,7 +287,7 @@ func (t *wsTransport) Close(code int, reason string) {
 
 // closeWait is Close for the reader, which drops the socket as soon as it
 // returns: the close frame is written first (bounded by the write timeout).
-func (t *wsTransport) closeWait(code int, reason string) {
+func (t *wsTransport) closeWait(code int) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -295,7 +296,7 @@ func (t *wsTransport) closeWait(code int, reason string) {
 	t.closed, t.code = true, code
 	t.queue = nil
 	t.mu.Unlock()
-	_ = t.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(t.writeTimeout))
+	_ = t.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, contract.Closes[code].Reason), time.Now().Add(t.writeTimeout))
 }
 
 // closeCode is the code this side sent, 0 if none.

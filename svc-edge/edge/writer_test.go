@@ -60,7 +60,7 @@ func TestWSTransportFrames(t *testing.T) {
 	default:
 		t.Fatal("no ping")
 	}
-	w.Close(4001, "bye")
+	w.Close(4001)
 	if err := w.Write([]byte("late")); err != ErrClosed {
 		t.Fatalf("write after close: %v", err)
 	}
