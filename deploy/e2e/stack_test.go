@@ -315,7 +315,7 @@ func (b *browser) next() event {
 				b.t.Fatalf("%s: notifications closed: %v", b.c.ClientID(), b.c.Err())
 			}
 			if !n.IsEvent() {
-				if n.Method == contract.NotifyGap {
+				if n.Method == contract.NotifyEventsLost {
 					b.t.Fatalf("%s: unexpected %s %s", b.c.ClientID(), n.Method, n.Params)
 				}
 				continue
@@ -352,7 +352,7 @@ func (b *browser) quiet(d time.Duration) {
 	for {
 		select {
 		case n := <-b.c.Notifications():
-			if n.IsEvent() || n.Method == contract.NotifyGap {
+			if n.IsEvent() || n.Method == contract.NotifyEventsLost {
 				b.t.Fatalf("%s: unexpected %s %s", b.c.ClientID(), n.Method, n.Params)
 			}
 		case <-deadline:

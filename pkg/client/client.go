@@ -53,7 +53,7 @@ func (n Notification) Decode(v any) error { return json.Unmarshal(n.Params, v) }
 // IsEvent reports whether n is a conference event (it carries a seq that
 // counts toward resume), as opposed to OnConfWatch or OnConfEventsLost.
 func (n Notification) IsEvent() bool {
-	return n.ConfID != "" && n.Method != contract.NotifyWatch && n.Method != contract.NotifyGap
+	return n.ConfID != "" && n.Method != contract.NotifyWatch && n.Method != contract.NotifyEventsLost
 }
 
 // RPCError is a JSON-RPC error object returned by the edge.
@@ -668,7 +668,7 @@ func (c *Client) notify(method string, params json.RawMessage) bool {
 		last := c.lastSeq[n.ConfID]
 		switch method {
 		case contract.NotifyWatch:
-		case contract.NotifyGap:
+		case contract.NotifyEventsLost:
 			n.Seq = 0
 			if p.To >= p.From && p.From > 0 {
 				c.stats.Lost += p.To - p.From + 1

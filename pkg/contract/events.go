@@ -57,10 +57,10 @@ const (
 	NotifyDel        = "OnConfDel"
 	NotifyDismiss    = "OnConfDismiss"
 	NotifyMedia      = "OnConfMedia"
-	// NotifyGap tells a browser that events it asked to resume from are no
+	// NotifyEventsLost tells a browser that events it asked to resume from are no
 	// longer stored: params {confid, from, to}; it should call GetConf or
 	// QueryConfState to rebuild its view.
-	NotifyGap = "OnConfEventsLost"
+	NotifyEventsLost = "OnConfEventsLost"
 	// NotifyWatch tells a browser the edge started watching a conference
 	// for it (owned ones automatically): params {confid, seq}.
 	NotifyWatch = "OnConfWatch"

@@ -150,13 +150,13 @@ func TestEventsLost(t *testing.T) {
 		}
 	}
 	cl := dial(t, ed.url, "g", "resume=3333:1")
-	m := cl.notification(contract.NotifyGap)
+	m := cl.notification(contract.NotifyEventsLost)
 	if m.param("confid") != "3333" || m.param("from") != "2" || m.param("to") != "3" {
 		t.Fatalf("OnConfEventsLost: %s", m.raw)
 	}
 	wantSeqs(t, "after the gap", cl.events(2), 4)
 	e.publish("3333", 8, contract.KindQuit) // 6 and 7 never stored
-	m = cl.notification(contract.NotifyGap)
+	m = cl.notification(contract.NotifyEventsLost)
 	if m.param("from") != "6" || m.param("to") != "7" {
 		t.Fatalf("live gap: %s", m.raw)
 	}

@@ -1,0 +1,149 @@
+package edge
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/logging"
+)
+
+// checkOrigin applies Config.AllowedOrigins; requests without Origin
+// (non-browser clients) pass.
+func (srv *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if len(srv.cfg.AllowedOrigins) == 0 {
+		switch u.Hostname() {
+		case "localhost", "127.0.0.1", "::1":
+			return true
+		}
+		return strings.EqualFold(u.Host, r.Host)
+	}
+	for _, a := range srv.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) || strings.EqualFold(a, u.Host) || strings.EqualFold(a, u.Hostname()) {
+			return true
+		}
+	}
+	srv.metrics.rejected.WithLabelValues("origin").Inc()
+	return false
+}
+
+// serveWS is /client/{client_id}: checks, then the upgrade.
+func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
+	clientID := r.PathValue("client_id")
+	if !contract.ValidClientID(clientID) {
+		srv.metrics.rejected.WithLabelValues("bad_client_id").Inc()
+		http.Error(w, "client id must be 1-64 characters of A-Z a-z 0-9 _ -", http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	resume, err := parseResume(q.Get("resume"))
+	if err != nil {
+		srv.metrics.rejected.WithLabelValues("bad_resume").Inc()
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if srv.cfg.AuthSecret != "" {
+		if why := checkToken(srv.cfg.AuthSecret, clientID, q.Get("token"), time.Now()); why != "" {
+			srv.metrics.rejected.WithLabelValues("auth").Inc()
+			srv.log.Debug().Str(logging.ClientID, clientID).Str("remote", r.RemoteAddr).Msg("connection refused: " + why)
+			http.Error(w, why, http.StatusUnauthorized)
+			return
+		}
+	}
+	// wg.Add under mu, before Shutdown sets closing: never concurrent with
+	// Shutdown's wg.Wait.
+	srv.mu.Lock()
+	closing := srv.closing
+	if !closing {
+		srv.wg.Add(1)
+	}
+	srv.mu.Unlock()
+	if closing {
+		srv.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		http.Error(w, "edge shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if n := srv.conns.Add(1); n > int64(srv.cfg.MaxConns) {
+		srv.conns.Add(-1)
+		srv.wg.Done()
+		srv.metrics.rejected.WithLabelValues("max_conns").Inc()
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	hj := &hijacker{ResponseWriter: w}
+	conn, err := srv.ws.Upgrade(hj, r, nil)
+	if err != nil {
+		srv.conns.Add(-1)
+		srv.wg.Done()
+		return // Upgrade answered
+	}
+	srv.metrics.conns.Inc()
+	srv.metrics.connsTotal.Inc()
+
+	// Set up here, on the HTTP handler's goroutine (its stack is large
+	// anyway and ends with this function): the reader goroutine started
+	// below only ever runs the read loop, so its stack stays small.
+	conn.SetReadLimit(srv.cfg.ReadLimit)
+	connID := srv.id + "-" + strconv.FormatUint(srv.connSeq.Add(1), 36)
+	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, srv.onSlow)
+	s := newSession(srv, connID, clientID, q.Get("operator"), t)
+	s.start = arrived
+	switch srv.register(s) {
+	case registerClosing:
+		t.Close(contract.CloseGoingAway)
+	case registerStale:
+		t.Close(contract.CloseReplaced)
+	}
+	s.logDebug().Str("remote", r.RemoteAddr).Msg("connected")
+	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
+
+	// Keep-alive: the pinger (one goroutine for the edge) pings every
+	// PingInterval; any frame (pongs included) pushes the read deadline;
+	// missing it closes with CloseNoPong.
+	alive := srv.cfg.PingInterval + srv.cfg.PongWait
+	_ = conn.SetReadDeadline(time.Now().Add(alive))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(alive)) })
+	conn.SetPingHandler(t.onPing)
+	conn.SetCloseHandler(t.onClose)
+	go srv.serveConn(conn, hj.br, s, t)
+}
+
+// readBufferSize is a connection's read buffer: small, as an idle
+// connection holds it for its whole life (gorilla reads a longer message
+// past it, straight into the message). It must exceed 256 for gorilla to
+// take it (Upgrader.ReadBufferSize 0: "reuse the hijacked reader").
+const readBufferSize = 264
+
+// hijacker gives gorilla a read buffer the edge owns (and can look into, see
+// readLoop) instead of net/http's 4 KiB one, which is released with the
+// rest of the HTTP connection's state.
+type hijacker struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if brw.Reader.Buffered() == 0 { // else gorilla refuses the upgrade
+		h.br = bufio.NewReaderSize(c, readBufferSize)
+		brw = bufio.NewReadWriter(h.br, brw.Writer)
+	}
+	return c, brw, nil
+}

@@ -1,0 +1,194 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"confapplet/pkg/contract"
+	"confapplet/pkg/logging"
+	"confapplet/svc-edge/internal/recovery"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// watch is one session's interest in one conference. What it delivers is
+// decided by the recovery package: every event once, in seq order, with
+// OnConfEventsLost for seqs the stream no longer holds.
+type watch struct {
+	s      *session
+	confID string
+	cs     *confSub // set by hub.add
+
+	mu        sync.Mutex
+	last      uint64 // last seq delivered
+	replaying bool
+	buf       recovery.Buffer // live events arriving while replaying
+}
+
+// maxReplayBuffer bounds the live events buffered for a watch during its
+// replay; beyond it the replay simply runs again from where it stopped.
+const maxReplayBuffer = 1024
+
+// offer delivers a live event, or buffers it while the watch replays.
+func (w *watch) offer(seq uint64, msg []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.replaying {
+		w.buf.Add(recovery.Event{Seq: seq, Msg: msg})
+		return
+	}
+	if gap, ok := recovery.Advance(w.last, seq); ok {
+		w.send(gap, seq, msg)
+	}
+}
+
+// send reports gap (if any), then queues event seq, the next to deliver.
+func (w *watch) send(gap recovery.Gap, seq uint64, msg []byte) {
+	if !gap.None() {
+		w.lost(gap)
+	}
+	w.last = seq
+	if w.s.t.Write(msg) == nil {
+		w.s.srv.metrics.eventsOut.Inc()
+	}
+}
+
+// lostParams are OnConfEventsLost's params.
+type lostParams struct {
+	ConfID string `json:"confid"`
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+}
+
+func (w *watch) lost(g recovery.Gap) {
+	w.s.srv.metrics.eventsLost.Inc()
+	w.s.logWarn().Str(logging.ConfID, w.confID).Uint64("from", g.From).Uint64("to", g.To).Msg("events no longer stored")
+	w.s.notify(contract.NotifyEventsLost, lostParams{ConfID: w.confID, From: g.From, To: g.To})
+}
+
+// replay delivers, from the stream, every event after w.last, then merges
+// the live events buffered meanwhile and switches w to live delivery.
+// before, if not nil, is called once with the last seq stored, before any
+// event is queued.
+func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) error {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	for {
+		end, lastSeq, err := h.lastStored(ctx, w.confID)
+		if err != nil {
+			return err
+		}
+		if before != nil {
+			before(lastSeq)
+			before = nil
+		}
+		w.mu.Lock()
+		from := w.last
+		w.mu.Unlock()
+		if lastSeq > from {
+			if from, err = h.replayStored(ctx, w, from, end); err != nil {
+				return err
+			}
+		}
+		w.mu.Lock()
+		w.last = from
+		buf, overflowed := w.buf.Take()
+		if overflowed { // live events were dropped: read them from the stream
+			w.mu.Unlock()
+			continue
+		}
+		merged, _ := recovery.Merge(from, buf)
+		for _, d := range merged {
+			w.send(d.Gap, d.Event.Seq, d.Event.Msg)
+		}
+		w.replaying = false
+		w.mu.Unlock()
+		return nil
+	}
+}
+
+// replayStored delivers the events of w's conference stored after event
+// from, up to stream sequence end, and returns the last seq delivered.
+func (h *hub) replayStored(ctx context.Context, w *watch, from, end uint64) (uint64, error) {
+	for sseq := w.cs.position(from); sseq <= end; {
+		m, err := h.next(ctx, w.confID, sseq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return from, err
+		}
+		sseq = m.Sequence + 1
+		seq, msg, err := encodeEvent(m.Data)
+		if err != nil {
+			continue
+		}
+		w.cs.remember(seq, m.Sequence)
+		gap, ok := recovery.Advance(from, seq)
+		if !ok {
+			continue
+		}
+		if !gap.None() {
+			w.lost(gap)
+		}
+		from = seq
+		h.metrics.replayed.Inc()
+		if w.s.t.Write(msg) == nil {
+			h.metrics.eventsOut.Inc()
+		}
+	}
+	return from, nil
+}
+
+// watch starts watching confID from since (the last seq the client has),
+// once per session and conference. notify sends OnConfWatch first (automatic
+// watches; WatchConf answers with its result instead). It runs in the
+// session's worker, so it is ordered with the session's requests.
+func (s *session) watch(confID string, since uint64, notify bool) {
+	s.mu.Lock()
+	if s.closed || s.watches[confID] != nil {
+		s.mu.Unlock()
+		return
+	}
+	w := &watch{s: s, confID: confID, last: since, replaying: true, buf: recovery.Buffer{Max: maxReplayBuffer}}
+	if s.watches == nil {
+		s.watches = map[string]*watch{}
+	}
+	s.watches[confID] = w
+	s.mu.Unlock()
+	h := s.srv.hub
+	ctx := s.context()
+	if err := h.add(ctx, w); err != nil {
+		s.logError().Err(err).Str(logging.ConfID, confID).Msg("subscribe")
+		s.unwatch(confID)
+		return
+	}
+	if ctx.Err() != nil { // closed while subscribing: close() may have missed w
+		h.remove(w)
+		return
+	}
+	var before func(uint64)
+	if notify {
+		before = func(last uint64) { s.notify(contract.NotifyWatch, contract.WatchConfResult{ConfID: confID, Seq: last}) }
+	}
+	if err := h.replay(ctx, w, before); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		// Never leave a silent gap: the client reconnects and resumes.
+		s.logError().Err(err).Str(logging.ConfID, confID).Msg("replay failed")
+		s.t.Close(contract.CloseServerFailure)
+	}
+}
+
+// unwatch stops watching confID (no error when not watching).
+func (s *session) unwatch(confID string) {
+	s.mu.Lock()
+	w := s.watches[confID]
+	delete(s.watches, confID)
+	s.mu.Unlock()
+	if w != nil {
+		s.srv.hub.remove(w)
+	}
+}
