@@ -208,6 +208,7 @@ func apply(r *record, e *contract.Event) error {
 	if e.Result != nil {
 		result = *e.Result
 	}
+	// mem is e's member, added when the event is its first news.
 	mem := func() *member {
 		if e.CallID == "" {
 			return nil
@@ -230,54 +231,72 @@ func apply(r *record, e *contract.Event) error {
 			r.State, changed = contract.StateEnding, true
 		}
 	case contract.KindInvite, contract.KindJoined:
-		m := mem()
-		if m == nil {
-			break
-		}
-		if result == 0 {
-			if m.Joined == "" && e.Time != "" {
-				m.Joined, changed = e.Time, true
-			}
-			if m.State == contract.MemberRinging {
-				m.State, changed = contract.MemberJoined, true
-			}
-			if r.State == contract.StateWaiting {
-				r.State, changed = contract.StateActive, true
-			}
-		} else if m.State == contract.MemberRinging {
-			m.State, m.Result, changed = contract.MemberFailed, result, true
+		if m := mem(); m != nil && applyJoin(r, m, e.Time, result) {
+			changed = true
 		}
 	case contract.KindQuit:
-		m := mem()
-		if m == nil {
-			break
-		}
-		if !terminal(m.State) {
-			m.State, changed = contract.MemberLeft, true
-		}
-		if m.Left == "" && e.Time != "" && m.State == contract.MemberLeft {
-			m.Left, changed = e.Time, true
+		if m := mem(); m != nil && applyQuit(m, e.Time) {
+			changed = true
 		}
 	case contract.KindMedia:
-		if result != 0 {
-			break
-		}
-		nt, _ := strconv.Atoi(e.Media["notifytype"])
-		switch nt {
-		case mediaMute, mediaUnmute:
-			// A mute may overtake its member's invite result: keep it.
-			m := mem()
-			if m != nil && e.Seq > m.MediaSeq {
-				m.Muted, m.MediaSeq, changed = nt == mediaMute, e.Seq, true
-			}
-		case mediaRecord, mediaStopRecord:
-			if e.Seq > r.MediaSeq {
-				r.Recording, r.MediaSeq, changed = nt == mediaRecord && e.Media["state"] != "12", e.Seq, true
-			}
+		if result == 0 && applyMedia(r, mem, e) {
+			changed = true
 		}
 	}
 	if !changed {
 		return errSkip
 	}
 	return nil
+}
+
+// applyJoin applies an invitation's result or a join of m at time t (the
+// platform's); it reports whether anything changed.
+func applyJoin(r *record, m *member, t string, result int) (changed bool) {
+	if result != 0 {
+		if m.State == contract.MemberRinging {
+			m.State, m.Result, changed = contract.MemberFailed, result, true
+		}
+		return changed
+	}
+	if m.Joined == "" && t != "" {
+		m.Joined, changed = t, true
+	}
+	if m.State == contract.MemberRinging {
+		m.State, changed = contract.MemberJoined, true
+	}
+	if r.State == contract.StateWaiting {
+		r.State, changed = contract.StateActive, true
+	}
+	return changed
+}
+
+// applyQuit applies m leaving at time t; it reports whether anything
+// changed.
+func applyQuit(m *member, t string) (changed bool) {
+	if !terminal(m.State) {
+		m.State, changed = contract.MemberLeft, true
+	}
+	if m.Left == "" && t != "" && m.State == contract.MemberLeft {
+		m.Left, changed = t, true
+	}
+	return changed
+}
+
+// applyMedia applies a successful mute, unmute or recording event; each
+// flag takes only events newer than the last one it took. It reports
+// whether anything changed.
+func applyMedia(r *record, mem func() *member, e *contract.Event) (changed bool) {
+	nt, _ := strconv.Atoi(e.Media["notifytype"])
+	switch nt {
+	case mediaMute, mediaUnmute:
+		// A mute may overtake its member's invite result: keep it.
+		if m := mem(); m != nil && e.Seq > m.MediaSeq {
+			m.Muted, m.MediaSeq, changed = nt == mediaMute, e.Seq, true
+		}
+	case mediaRecord, mediaStopRecord:
+		if e.Seq > r.MediaSeq {
+			r.Recording, r.MediaSeq, changed = nt == mediaRecord && e.Media["state"] != "12", e.Seq, true
+		}
+	}
+	return changed
 }

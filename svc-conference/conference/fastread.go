@@ -74,7 +74,7 @@ func (s *Service) fastRead(method string) func(micro.Request) bool {
 			if r.Owner != client {
 				return false
 			}
-			b, err := json.Marshal(r.view(s.loc))
+			b, err := json.Marshal(r.getConfResult(s.loc))
 			if err != nil {
 				return false
 			}

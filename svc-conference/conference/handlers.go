@@ -1,11 +1,9 @@
 package conference
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"time"
 
 	"confapplet/pkg/contract"
@@ -15,30 +13,6 @@ import (
 
 // One function per method. Each returns the JSON-RPC result or a contract
 // error; service.go turns them into replies.
-
-// decode reads the request body strictly into v.
-func decode(c *call, v any) *contract.Error {
-	d := json.NewDecoder(bytes.NewReader(c.data))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return contract.Errorf(contract.CodeInvalidParams, "bad request body: %v", err)
-	}
-	return nil
-}
-
-func checkConfID(id string) *contract.Error {
-	if !contract.ValidConfID(id) {
-		return contract.Errorf(contract.CodeInvalidParams, "confid: 4–8 digits expected")
-	}
-	return nil
-}
-
-func checkCallID(id string) *contract.Error {
-	if !contract.ValidCallID(id) {
-		return contract.Errorf(contract.CodeInvalidParams, "callid: 32 letters or digits expected")
-	}
-	return nil
-}
 
 // load returns confID's record or conf_not_found.
 func (s *Service) load(c *call, confID string) (*record, *contract.Error) {
@@ -91,26 +65,22 @@ func (s *Service) readOwned(c *call, confID string) (*record, *contract.Error) {
 	return r, s.authorize(c, r)
 }
 
-// withConf adds conf_id to the call's log fields, once.
-func (c *call) withConf(confID string) {
-	if c.confID == "" {
-		c.confID = confID
-		c.log = c.log.With().Str(logging.ConfID, confID).Logger()
+// member finds callID in r, the record a handler read. A record read by a
+// direct get may come from a lagging replica, so an absent member is looked
+// up again on the bucket's leader before the handler believes it; the error
+// is that read's, other than the record being gone.
+func (s *Service) member(c *call, r *record, callID string) (*member, error) {
+	if m := r.Members[callID]; m != nil {
+		return m, nil
 	}
-}
-
-func (s *Service) internal(c *call, err error) *contract.Error {
-	if unavailable(err) {
-		// JetStream did not answer within the retries (a leader
-		// election, a node down): retryable, not internal.
-		c.log.Warn().Err(err).Msg("state unavailable")
-		return unavailableError()
+	lr, _, err := s.st.getFromLeader(c.ctx, r.ConfID)
+	if err != nil {
+		if errors.Is(err, errNoRecord) {
+			return nil, nil
+		}
+		return nil, err
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return contract.Errorf(contract.CodeTimeout, "deadline passed")
-	}
-	c.log.Error().Err(err).Msg("internal error")
-	return contract.Errorf(contract.CodeInternal, "internal error")
+	return lr.Members[callID], nil
 }
 
 // platform runs one platform command, never after the caller's deadline,
@@ -291,195 +261,6 @@ func (s *Service) dismissConf(c *call) (any, *contract.Error) {
 	return nil, nil
 }
 
-func (s *Service) inviteJoinConf(c *call) (any, *contract.Error) {
-	var req contract.InviteJoinConfRequest
-	if e := decode(c, &req); e != nil {
-		return nil, e
-	}
-	if e := checkConfID(req.ConfID); e != nil {
-		return nil, e
-	}
-	c.withConf(req.ConfID)
-	numbers, e := s.guard.numbers(req.Number)
-	if e != nil {
-		if e.Code != contract.CodeInvalidParams {
-			s.refuse(c, e)
-		}
-		return nil, e
-	}
-	params := req
-	params.IdempotencyKey = ""
-	return s.idempotent(c, req.IdempotencyKey, params, func() (any, *contract.Error, bool) {
-		r, e := s.loadOwned(c, req.ConfID)
-		if e != nil {
-			return nil, e, false
-		}
-		if r.State == contract.StateEnding {
-			return nil, contract.Errorf(contract.CodeConfEnded, "conference %s is ending", req.ConfID), false
-		}
-		if live := r.live(); live+len(numbers) > r.MaxMember {
-			return nil, s.refuse(c, contract.Errorf(contract.CodeLimit, "conference has %d of %d members", live, r.MaxMember).
-				WithData(map[string]int{"members": live, "maxmember": r.MaxMember})), false
-		}
-		if e := s.guard.allowInvite(c.ctx, c.clientID, len(numbers)); e != nil {
-			return nil, s.refuse(c, e), false
-		}
-		return s.dial(c, req.ConfID, numbers)
-	})
-}
-
-// dial invites every number (in parallel), records the invitations and
-// returns the first number's call id. When some numbers fail, the others
-// stay invited; the reply is the first failure only when none succeeded.
-func (s *Service) dial(c *call, confID string, numbers []string) (any, *contract.Error, bool) {
-	type out struct {
-		callID string
-		err    error
-	}
-	outs := make([]out, len(numbers))
-	var wg sync.WaitGroup
-	for i, n := range numbers {
-		wg.Go(func() {
-			outs[i].err = s.platform(c, yuntongxun.CmdInviteJoinConf, func(ctx context.Context) (err error) {
-				outs[i].callID, err = s.p.InviteJoinConf(ctx, confID, n)
-				return err
-			})
-		})
-	}
-	wg.Wait()
-	now := s.now().UTC()
-	first := ""
-	for i, o := range outs {
-		if o.err != nil {
-			c.log.Warn().Err(o.err).Str("number", numbers[i]).Msg("invitation failed")
-			continue
-		}
-		if first == "" {
-			first = o.callID
-		}
-		c.log.Info().Str(logging.CallID, o.callID).Str("number", numbers[i]).Msg("invited")
-	}
-	if first == "" {
-		return nil, s.confPlatformError(c, outs[0].err), ambiguous(outs[0].err)
-	}
-	// The invitations must be recorded before the reply says so: a
-	// browser QuitConfs the callid it got, and QuitConf looks the member
-	// up. The write is retried through JetStream unavailability (see
-	// store.commit); the reply waits for it until shortly before the
-	// caller's deadline, so that a failure, with the callids, still
-	// reaches the caller. The write itself goes on in the background
-	// (store.writer, up to 10 s), whether or not the caller still waits.
-	ctx, cancel := replyContext(c.ctx)
-	defer cancel()
-	err := s.st.update(ctx, confID, func(r *record) error {
-		for i, o := range outs {
-			if o.err != nil {
-				continue
-			}
-			m := r.Members[o.callID]
-			if m == nil {
-				// Not yet seen in an event: ringing.
-				r.Members[o.callID] = &member{Number: numbers[i], State: contract.MemberRinging, Invited: now}
-				continue
-			}
-			// An event got here first: keep its state, add what it lacks.
-			if m.Number == "" {
-				m.Number = numbers[i]
-			}
-			if m.Invited.IsZero() {
-				m.Invited = now
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		return first, nil, false
-	}
-	// Dialled but not recorded. Never dial again (ambiguous: an idempotent
-	// retry replays this error); tell the caller the call ids, so it can
-	// still hang them up (QuitConf asks the platform about a callid the
-	// state does not know).
-	var dialled []map[string]string
-	for i, o := range outs {
-		if o.err == nil {
-			dialled = append(dialled, map[string]string{"number": numbers[i], "callid": o.callID})
-		}
-	}
-	data := map[string]any{"callid": first, "dialled": dialled, "recorded": false}
-	if errors.Is(err, errNoRecord) || errors.Is(err, errRemove) {
-		c.log.Warn().Str(logging.CallID, first).Msg("invited, but the conference record is gone")
-		return nil, contract.Errorf(contract.CodeConfEnded, "conference %s ended while inviting; call %s was dialled", confID, first).WithData(data), true
-	}
-	c.log.Error().Err(err).Str(logging.CallID, first).Msg("invited, but the invitation is not recorded")
-	code := contract.CodeInternal
-	if unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
-		code = contract.CodeUnavailable
-	}
-	return nil, contract.Errorf(code, "call %s was dialled but the conference state could not record it; do not invite again, QuitConf it if unwanted", first).WithData(data), true
-}
-
-// recordDialled handles the replay of an invitation that was dialled but
-// not recorded (its stored error carries "recorded": false and the
-// dialled calls): it records the members now, and if that works the retry
-// gets the first callid as its result, as the first request would have.
-// Nothing is dialled. ok is false when e is not such an error or the
-// members still cannot be recorded (the caller then replays e).
-func (s *Service) recordDialled(c *call, e *contract.Error) (json.RawMessage, bool) {
-	if c.method != contract.MethodInviteJoinConf || c.confID == "" || len(e.Data) == 0 {
-		return nil, false
-	}
-	var d struct {
-		CallID   string `json:"callid"`
-		Recorded *bool  `json:"recorded"`
-		Dialled  []struct {
-			Number string `json:"number"`
-			CallID string `json:"callid"`
-		} `json:"dialled"`
-	}
-	if json.Unmarshal(e.Data, &d) != nil || d.Recorded == nil || *d.Recorded || d.CallID == "" || len(d.Dialled) == 0 {
-		return nil, false
-	}
-	// Half the time left, at most 3 s: if the state is still unavailable
-	// the stored error must reach the caller in time.
-	wait := 3 * time.Second
-	if dl, ok := c.ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl)/2)
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, wait)
-	defer cancel()
-	now := s.now().UTC()
-	err := s.st.update(ctx, c.confID, func(r *record) error {
-		changed := false
-		for _, m := range d.Dialled {
-			if r.Members[m.CallID] == nil {
-				r.Members[m.CallID] = &member{Number: m.Number, State: contract.MemberRinging, Invited: now}
-				changed = true
-			}
-		}
-		if !changed {
-			return errSkip
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, false
-	}
-	c.log.Info().Str(logging.CallID, d.CallID).Msg("idempotent replay: invitation recorded now")
-	b, _ := json.Marshal(d.CallID)
-	return b, true
-}
-
-// replyContext is ctx ending a little before ctx's deadline (a tenth of
-// the time left, at most 500 ms), so that what is decided when it ends
-// still reaches the caller in time.
-func replyContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/10, 500*time.Millisecond)))
-}
-
 func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	var req contract.CallRequest
 	if e := decode(c, &req); e != nil {
@@ -523,24 +304,6 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	return nil, nil
 }
 
-// member finds callID in r, the record a handler read. A record read by a
-// direct get may come from a lagging replica, so an absent member is looked
-// up again on the bucket's leader before the handler believes it; the error
-// is that read's, other than the record being gone.
-func (s *Service) member(c *call, r *record, callID string) (*member, error) {
-	if m := r.Members[callID]; m != nil {
-		return m, nil
-	}
-	lr, _, err := s.st.getLeader(c.ctx, r.ConfID)
-	if err != nil {
-		if errors.Is(err, errNoRecord) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return lr.Members[callID], nil
-}
-
 func (s *Service) queryConfState(c *call) (any, *contract.Error) {
 	var req contract.ConfRequest
 	if e := decode(c, &req); e != nil {
@@ -580,7 +343,7 @@ func (s *Service) getConf(c *call) (any, *contract.Error) {
 	if e != nil {
 		return nil, e
 	}
-	return r.view(s.loc), nil
+	return r.getConfResult(s.loc), nil
 }
 
 func (s *Service) confMute(mute bool) handlerFunc {
