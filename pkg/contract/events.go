@@ -26,7 +26,8 @@ func CallbackPath(kind string) string { return "/" + kind }
 const TimeLayout = "20060102150405"
 
 // Event is one platform callback as published on EventsSubject(ConfID).
-// JSON field names follow the seed's notification params where one exists.
+// JSON field names follow the notification params of the original protocol
+// (which existing pages read) where one exists.
 type Event struct {
 	Kind   string `json:"kind"`
 	ConfID string `json:"confid"`
@@ -67,7 +68,7 @@ const (
 )
 
 // Notification returns the JSON-RPC notification of e: its method and its
-// params by name with the seed's names, plus "seq".
+// params by name with the original protocol's names, plus "seq".
 func (e *Event) Notification() (method string, params map[string]any) {
 	p := map[string]any{"confid": e.ConfID, "seq": e.Seq}
 	result := 0
@@ -89,7 +90,7 @@ func (e *Event) Notification() (method string, params map[string]any) {
 		method = NotifyQuit
 		p["callid"] = e.CallID
 		p["number"] = e.Number
-		p["jointime"] = e.Time // the seed's name; it is the time the member left
+		p["jointime"] = e.Time // the original protocol's name, kept for existing pages; it is the time the member left
 	case KindDeleted:
 		method = NotifyDel
 		p["deltime"] = e.Time

@@ -9,7 +9,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Field names used by every service (STYLE.md lesson 12).
+// Field names used by every service, so that one query finds a
+// conference, call, client, request or method in the logs of all of them.
 const (
 	ConfID   = "conf_id"
 	CallID   = "call_id"

@@ -11,13 +11,13 @@ import (
 )
 
 // CallbackFormat is the envelope of callbacks. The platform's envelope for
-// conference callbacks is unknown (API.md §5.3, §8.2), so each plausible
+// conference callbacks is not documented, so each plausible
 // variant can be produced; receivers must accept all of them.
 type CallbackFormat string
 
 const (
 	// FormatXMLLowerText is the one envelope verified for a Yuntongxun push
-	// (API.md §5.1, S4): root <request>, Content-Type text/plain. Default.
+	// we know of: root <request>, Content-Type text/plain. Default.
 	FormatXMLLowerText CallbackFormat = "xml-lower-text"
 	// FormatXML: root <Request>, application/xml, by analogy with the
 	// request bodies.
@@ -27,7 +27,7 @@ const (
 	// FormatXMLLower: root <request>, application/xml.
 	FormatXMLLower CallbackFormat = "xml-lower"
 	// FormatForm: application/x-www-form-urlencoded fields, as one Java
-	// receiver reads them (API.md §5.1, S7).
+	// receiver of the platform's pushes reads them.
 	FormatForm CallbackFormat = "form"
 
 	FormatDefault = FormatXMLLowerText
@@ -196,7 +196,7 @@ func (s *Sim) post(p *pending) (int, error) {
 		return 0, err
 	}
 	// Drain a little so the connection can be reused; the answer's content
-	// does not matter for a status notification (API.md §5.3).
+	// does not matter for a status notification.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode, nil

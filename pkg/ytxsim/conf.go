@@ -15,7 +15,8 @@ const (
 	stateFailed  = "failed"
 )
 
-// Media notifytype and state values (API.md §5.1).
+// Media notifytype and state values, as the platform's status pushes carry
+// them.
 const (
 	notifyPlay       = 1
 	notifyRecord     = 2
@@ -121,8 +122,8 @@ func sortSnapshots(s []ConfSnapshot) {
 	})
 }
 
-// newConfID returns an unused 8-digit confid (every example has 8 digits,
-// API.md §3); s.mu is held.
+// newConfID returns an unused 8-digit confid (every example the platform
+// publishes has 8 digits); s.mu is held.
 func (s *Sim) newConfID() string {
 	for {
 		id := strconv.Itoa(10000000 + s.rng.IntN(90000000))
@@ -158,7 +159,8 @@ func (s *Sim) createConf(maxMember int, a attrs) *conf {
 	// other of its callbacks can be queued.
 	s.notify(cf.id, cf.action, "created", kv{"confid", cf.id}, kv{"callSid", ""}, kv{"createtime", s.stamp(now)})
 	if cf.autoDelete {
-		// Must be joined within AutoDeleteAfter (API.md §2.1).
+		// The platform deletes a conference nobody joins within
+		// AutoDeleteAfter.
 		cf.deleteTimer = s.after(s.cfg.AutoDeleteAfter, func() {
 			if s.confs[cf.id] == cf && cf.joinedCount() == 0 {
 				s.log.Info().Str("conf_id", cf.id).Msg("nobody joined in time: deleting")
@@ -218,7 +220,7 @@ func (s *Sim) answer(cf *conf, cl *call, hangupAfter time.Duration) {
 	s.notify(cf.id, join, "joined",
 		kv{"confid", cf.id}, kv{"callSid", cl.sid}, kv{"number", cl.number}, kv{"result", "0"}, kv{"jointime", t})
 	if cf.duration > 0 && cf.endTimer == nil {
-		// confduration counts from the first join (API.md §2.1).
+		// The platform counts confduration from the first join.
 		cf.endTimer = s.after(cf.duration, func() {
 			if s.confs[cf.id] == cf {
 				s.endConf(cf, "", "", false)
@@ -251,7 +253,7 @@ func (s *Sim) leave(cf *conf, cl *call, url string) {
 	s.quit(cf, cl, url)
 	if cf.joinedCount() == 0 && cf.autoDelete {
 		// "When a conference goes from having members to having none, it is
-		// deleted automatically" (API.md §2.1).
+		// deleted automatically", says the platform's documentation.
 		s.endConf(cf, "", "", false)
 	}
 }
@@ -266,7 +268,8 @@ func (s *Sim) quit(cf *conf, cl *call, url string) {
 		url = cf.quitURL
 	}
 	t := s.stamp(now)
-	// jointime carries the quit time: the seed's name for this field.
+	// jointime carries the quit time: the name the original protocol
+	// gave this field, which existing receivers read.
 	s.notify(cf.id, url, "quit",
 		kv{"confid", cf.id}, kv{"callSid", cl.sid}, kv{"number", cl.number}, kv{"jointime", t}, kv{"quittime", t})
 }

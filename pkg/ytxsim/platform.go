@@ -21,8 +21,8 @@ import (
 const maxBody = 64 << 10
 
 // attrs are a command's parameters by name: its XML attributes, plus the
-// text of child elements for the child-element variant seen once (API.md
-// §1, S16).
+// text of child elements, for the child-element variant one client was
+// seen to send.
 type attrs map[string]string
 
 // answer is a platform answer: statusCode and fields, in order.
@@ -90,7 +90,7 @@ func (s *Sim) handle(r *http.Request, sid, endpoint string) answer {
 		return refuse(yuntongxun.CodeAppNotFound, "应用不存在")
 	}
 	// Dispatch is on the command element, not the path: one client posts
-	// InviteJoinConf to /ivr/createconf (API.md §8.5). The confid may come
+	// InviteJoinConf to /ivr/createconf. The confid may come
 	// from the attribute or the query.
 	if name != yuntongxun.CmdCreateConf {
 		q := r.URL.Query().Get("confid")
@@ -132,7 +132,7 @@ func (s *Sim) handle(r *http.Request, sid, endpoint string) answer {
 }
 
 // checkAuth verifies the account, the Authorization header and sig
-// (API.md §1); it returns bad=true with the refusal.
+// as the platform computes them; it returns bad=true with the refusal.
 func (s *Sim) checkAuth(r *http.Request, sid string) (answer, bool) {
 	if sid != s.cfg.AccountSID {
 		return refuse(yuntongxun.CodeAccountNotFound, "主账户不存在"), true
@@ -240,7 +240,8 @@ func parseRequest(body []byte) (app, name string, params attrs, a answer, bad bo
 	return app, name, params, answer{}, false
 }
 
-// writeAnswer writes a as JSON when Accept asks for it (API.md §6), else XML.
+// writeAnswer writes a as JSON when Accept asks for it, else XML, as the
+// platform does.
 func writeAnswer(w http.ResponseWriter, r *http.Request, a answer) {
 	fields := append([]kv{{"statusCode", a.code}}, a.fields...)
 	if a.msg != "" {
@@ -283,7 +284,7 @@ func (s *Sim) cmdCreate(r *http.Request, p attrs) answer {
 	if mm == "" {
 		mm = r.URL.Query().Get("maxmember")
 	}
-	maxMember := 3 // the platform's default (API.md §2.1)
+	maxMember := 3 // the platform's documented default
 	if mm != "" {
 		n, err := strconv.Atoi(mm)
 		if err != nil || n < 3 || n > 300 {
@@ -367,7 +368,7 @@ func (s *Sim) cmdDismiss(p attrs) answer {
 		return a
 	}
 	s.notify(cf.id, p["action"], "dismissed", kv{"confid", cf.id}, kv{"status", "0"})
-	// quiturl is "not sent if autohangup=true" (API.md §2.5).
+	// The platform documents quiturl as "not sent if autohangup=true".
 	s.endConf(cf, p["quiturl"], p["delurl"], p["autohangup"] == "true")
 	return ok()
 }
@@ -485,7 +486,7 @@ func (s *Sim) cmdStopRecord(p attrs) answer {
 }
 
 // stopRecording ends a recording and reports where it is, as the platform
-// does with notifytype 12, state 12 (API.md §5.1).
+// does with notifytype 12, state 12.
 func (s *Sim) stopRecording(cf *conf, url string) {
 	s.stop(cf.recTimer)
 	cf.recTimer = nil

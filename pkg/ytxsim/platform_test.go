@@ -178,7 +178,7 @@ func TestJSONAnswers(t *testing.T) {
 	if len(inv["callSid"]) != 32 || inv["orderId"] == "" {
 		t.Errorf("invite JSON %s", b)
 	}
-	// The InviteJoinConf body posted to /ivr/createconf (API.md §8.5) is
+	// The InviteJoinConf body one client posts to /ivr/createconf is
 	// dispatched on the element.
 	r.endpoint = "createconf"
 	_, _, b = r.do(t, h.srv.URL)

@@ -20,7 +20,7 @@ const (
 )
 
 // Invitation results, the `result` field of the invite-result callback. The
-// platform's values are unknown beyond 0 = success (API.md §5.2); these are
+// platform documents no value but 0 = success; these are
 // the simulator's, documented in docs/yuntongxun.md.
 const (
 	ResultJoined        = 0 // the invitee answered and joined

@@ -57,8 +57,8 @@ type Config struct {
 	Clock         Clock // nil = real clock
 	Format        CallbackFormat
 	// CallIDField names the call id element of callbacks: "callSid" (the
-	// default, as in the one verified push, API.md §5.1) or "callid" (as
-	// the seed's README names it, §5.2). Receivers must accept both.
+	// default, as in the one push we saw verified) or "callid" (as some of
+	// the platform's older examples name it). Receivers must accept both.
 	CallIDField string
 	// Retries is how many times a failed callback delivery (transport error
 	// or non-2xx) is retried: 0 = DefaultRetries, negative = never.

@@ -1,8 +1,8 @@
 // Package yuntongxun is a client of Yuntongxun's (cloopen.com) REST API,
 // version 2013-12-26, for its IVR conference commands.
 //
-// Everything it does follows /work/shared/yuntongxun/API.md (copied into
-// docs/yuntongxun.md where it matters): XML request bodies whose command
+// Everything it does follows the platform's documentation, summarised in
+// docs/yuntongxun.md: XML request bodies whose command
 // parameters are attributes, sig and Authorization computed from the account
 // SID, auth token and a yyyyMMddHHmmss timestamp in Asia/Shanghai, responses
 // in XML or JSON, an in-band statusCode. Where the platform's behaviour is
@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-// Base URLs of the platform (API.md §1).
+// Base URLs of the platform, as documented.
 const (
 	ProductionBaseURL = "https://app.cloopen.com:8883/2013-12-26"
 	SandboxBaseURL    = "https://sandboxapp.cloopen.com:8883/2013-12-26"
@@ -174,7 +174,7 @@ func (c *command) add(name, value string) {
 	}
 }
 
-// body renders the XML request body (API.md §1):
+// body renders the XML request body in the documented form:
 // <?xml …?><Request><Appid>…</Appid><Cmd a="…"/></Request>.
 func (c *command) body(appID string) []byte {
 	var b bytes.Buffer
@@ -235,7 +235,7 @@ func (c *Client) newRequest(ctx context.Context, cmd *command) (*http.Request, e
 	if err != nil {
 		return nil, err
 	}
-	// Header names and values as in the official example (API.md §1). The
+	// Header names and values as in the platform's official example. The
 	// client asks for XML: the /ivr/ family is documented as XML-only, and
 	// the response parser takes JSON too in case the platform answers it.
 	req.Header.Set("Accept", "application/xml")

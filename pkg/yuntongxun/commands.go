@@ -16,7 +16,8 @@ import (
 // than the caller meant. Callers that need at-least-once must reconcile
 // (QueryConfState, callbacks) instead of re-sending blindly.
 
-// CreateConfOptions are CreateConf's attributes (API.md §2.1). Zero values
+// CreateConfOptions are CreateConf's attributes, as the platform documents
+// them (docs/yuntongxun.md). Zero values
 // leave an attribute out, so the platform applies its default. The URL
 // attributes come from Config.Callbacks.
 type CreateConfOptions struct {
@@ -50,7 +51,7 @@ type CreateConfResult struct {
 // DismissConfOptions are DismissConf's attributes besides the URLs.
 type DismissConfOptions struct {
 	// AutoHangup hangs the members up; the platform then sends no quiturl
-	// notifications (API.md §2.5), so it is off unless asked for.
+	// notifications, so it is off unless asked for.
 	AutoHangup bool
 	RecordURL  string // relative URL for the recording-control result
 }
@@ -182,7 +183,7 @@ func (c *Client) DismissConf(ctx context.Context, confID string, o DismissConfOp
 	cmd.add("delurl", c.cb.Deleted)
 	cmd.add("autohangup", boolAttr(o.AutoHangup))
 	if !o.AutoHangup {
-		// The platform ignores quiturl with autohangup=true (API.md §2.5).
+		// The platform ignores quiturl with autohangup=true, by its documentation.
 		cmd.add("quiturl", c.cb.Quit)
 	}
 	cmd.add("recordurl", o.RecordURL)
@@ -213,8 +214,8 @@ func (c *Client) InviteJoinConf(ctx context.Context, confID, number string, o In
 	if err != nil {
 		return InviteResult{}, err
 	}
-	// callSid per the platform's SDK models (API.md §8.1), callid per the
-	// seed's README: accept both.
+	// The platform's SDK models name the call id callSid, some of its
+	// older examples callid: accept both.
 	r := InviteResult{CallSid: f.first("callsid", "callid"), OrderID: f.first("orderid")}
 	if r.CallSid == "" {
 		return r, &TransportError{Command: cmd.name, HTTPStatus: 200, Err: errors.New("success answer without callSid")}

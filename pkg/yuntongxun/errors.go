@@ -10,7 +10,7 @@ import (
 const StatusOK = "000000"
 
 // Status codes the simulator answers with and callers may test for. The
-// 2013-12-26 list was never found (API.md §4, §8.6), so these are the
+// 2013-12-26 list was never published where we could find it, so these are the
 // 2013-03-22 codes with the closest meaning; docs/yuntongxun.md has the table.
 // A caller should treat any other non-000000 code as a platform refusal.
 const (

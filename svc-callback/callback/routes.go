@@ -17,10 +17,10 @@ import (
 )
 
 // Ack is the answer to every stored callback: the acknowledgement the
-// platform documents for its status pushes (API.md §5.1, lowercase
+// platform documents for its status pushes (with a lowercase
 // "statuscode"). It is a <Response> document, so an IVR interpreter reads it
 // as a command document with nothing to do, like the empty command
-// <Response></Response> (which API.md marks as inferred). Our conferences
+// <Response></Response>, which no document of the platform confirms. Our conferences
 // are driven by REST, so no callback needs an IVR command in its answer.
 const Ack = `<?xml version="1.0" encoding="UTF-8"?><Response><statuscode>000000</statuscode></Response>`
 

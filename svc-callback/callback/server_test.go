@@ -45,7 +45,7 @@ func TestBodyVariantsAreStored(t *testing.T) {
 		{"form", "quit", "application/x-www-form-urlencoded",
 			"confid=1005&callSid=" + callA + "&number=%2B8613800138000&quittime=20261128103003",
 			contract.Event{Kind: "quit", ConfID: "1005", CallID: callA, Number: "+8613800138000", Time: "20261128103003"}},
-		{"form under text/plain, seed's jointime as quit time", "quit", "text/plain",
+		{"form under text/plain, the original protocol's jointime as quit time", "quit", "text/plain",
 			"CONFID=1006&CallId=" + callA + "&JoinTime=20261128103004",
 			contract.Event{Kind: "quit", ConfID: "1006", CallID: callA, Time: "20261128103004"}},
 		{"json flat", "joined", "application/json",

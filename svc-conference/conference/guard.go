@@ -15,7 +15,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// guard is the toll-fraud guard (BRIEF decision 9): every invitation dials a
+// guard is the toll-fraud guard: every invitation dials a
 // paid call, so numbers must match the allow-list and invitations are rate
 // limited per client and per instance. The members-per-conference and
 // conferences-per-client limits need the state and are checked in the

@@ -16,7 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Idempotency keys (BRIEF decision 13). A CreateConf or InviteJoinConf that
+// Idempotency keys, so that a client can retry a command whose answer it
+// lost without creating or dialling twice. A CreateConf or InviteJoinConf that
 // carries idempotency_key is executed at most once per (client, method,
 // key) while the key lives (Config.IdempotencyTTL, the bucket's TTL):
 //

@@ -1,5 +1,5 @@
-// app.js — the view: one conference, its members, and the controls of the
-// seed's mock-up. Protocol work is in rpc.js, texts in i18n.js.
+// app.js — the view: one conference, its members, and its controls.
+// Protocol work is in rpc.js, texts in i18n.js.
 
 import { ConfClient, RpcError, eventMethods, newClientId, newKey, splitNumbers } from "./rpc.js";
 import { texts, pickLang, errorText, reasonText } from "./i18n.js";
