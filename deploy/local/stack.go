@@ -232,18 +232,6 @@ func (s *stack) stopService(name string, timeout time.Duration) error {
 	return sv.err
 }
 
-// restartService stops name and starts it again (the tests use it to make
-// the edge close every WebSocket).
-func (s *stack) restartService(ctx context.Context, name string) error {
-	if err := s.stopService(name, 20*time.Second); err != nil {
-		return err
-	}
-	if err := s.startService(ctx, name); err != nil {
-		return err
-	}
-	return s.waitReady(ctx, s.cfg.ReadyTimeout)
-}
-
 // waitReady polls the readiness URLs of names (default: every service)
 // until all answer 200.
 func (s *stack) waitReady(ctx context.Context, timeout time.Duration, names ...string) error {

@@ -20,9 +20,6 @@ type Args struct {
 // maxParams bounds the params of one method (contract.Methods has at most 3).
 const maxParams = 6
 
-// Len is the number of params present.
-func (a *Args) Len() int { return a.n }
-
 // Get returns the canonical JSON value of param name.
 func (a *Args) Get(name string) (json.RawMessage, bool) {
 	for i := 0; i < a.n; i++ {
@@ -88,11 +85,11 @@ func allDigits(s string) bool {
 // maxNumbers bounds the numbers of one KindNumbers param.
 const maxNumbers = 32
 
-// Bind checks raw params (an array, an object, or nil for none) against
+// bind checks raw params (an array, an object, or nil for none) against
 // spec: by position in spec order (params that are Optional and not
 // Positional may only be named), or by name. Any mismatch is a -32602 error
 // whose message names the param.
-func Bind(spec contract.Method, raw json.RawMessage) (Args, *Error) {
+func bind(spec contract.Method, raw json.RawMessage) (Args, *Error) {
 	var a Args
 	n := len(spec.Params)
 	if n > maxParams {

@@ -19,10 +19,10 @@ const (
 	msgDuplicateKey = "invalid request: repeated member "
 )
 
-// Decode reads one message. When it fails, the returned Request's ID is the
+// decode reads one message. When it fails, the returned Request's ID is the
 // id to answer with: the message's own id when it could be read, else null.
 // Structural errors (-32700, -32600) are always answered.
-func Decode(data []byte) (Request, *Error) {
+func decode(data []byte) (Request, *Error) {
 	var req Request
 	if !json.Valid(data) {
 		req.ID = Null
@@ -107,7 +107,7 @@ func Decode(data []byte) (Request, *Error) {
 // means the message was a notification and gets no answer; otherwise answer
 // with that id (null when the message's id could not be read).
 func Parse(data []byte, methods map[string]contract.Method) (Call, *Error) {
-	req, err := Decode(data)
+	req, err := decode(data)
 	c := Call{Request: req}
 	if err != nil {
 		return c, err
@@ -116,7 +116,7 @@ func Parse(data []byte, methods map[string]contract.Method) (Call, *Error) {
 	if !ok {
 		return c, newError(CodeMethodNotFound, "method not found: "+quote(req.Method))
 	}
-	c.Args, err = Bind(spec, req.Params)
+	c.Args, err = bind(spec, req.Params)
 	return c, err
 }
 
@@ -302,7 +302,7 @@ func keyString(raw []byte) string {
 }
 
 // skipValue returns the end of the JSON value starting at data[i]. It trusts
-// that data is valid JSON (Decode checks first).
+// that data is valid JSON (decode checks first).
 func skipValue(data []byte, i int) (int, error) {
 	if i >= len(data) {
 		return 0, scanError{}

@@ -21,8 +21,8 @@ type EventsConfig struct {
 	Duplicates time.Duration
 }
 
-// Events returns the stream configuration for cfg.
-func Events(cfg EventsConfig) jetstream.StreamConfig {
+// eventsStreamConfig is the stream configuration for cfg.
+func eventsStreamConfig(cfg EventsConfig) jetstream.StreamConfig {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
@@ -53,7 +53,7 @@ func Events(cfg EventsConfig) jetstream.StreamConfig {
 
 // EnsureEvents creates or updates the events stream.
 func EnsureEvents(ctx context.Context, js jetstream.JetStream, cfg EventsConfig) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, Events(cfg))
+	s, err := js.CreateOrUpdateStream(ctx, eventsStreamConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", contract.EventsStream, err)
 	}

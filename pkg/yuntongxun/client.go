@@ -143,14 +143,14 @@ func Shanghai() *time.Location {
 	return time.FixedZone("CST", 8*60*60)
 }
 
-// Sig returns the sig query parameter: upper(hex(md5(sid + token + ts))).
-func Sig(accountSID, authToken, ts string) string {
+// signature returns the sig query parameter: upper(hex(md5(sid + token + ts))).
+func signature(accountSID, authToken, ts string) string {
 	sum := md5.Sum([]byte(accountSID + authToken + ts))
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
-// Authorization returns the Authorization header: base64(sid + ":" + ts).
-func Authorization(accountSID, ts string) string {
+// authorization returns the Authorization header: base64(sid + ":" + ts).
+func authorization(accountSID, ts string) string {
 	return base64.StdEncoding.EncodeToString([]byte(accountSID + ":" + ts))
 }
 
@@ -226,7 +226,7 @@ func (c *Client) newRequest(ctx context.Context, cmd *command) (*http.Request, e
 	u.WriteString(url.PathEscape(c.sid))
 	u.WriteString(cmd.path)
 	u.WriteString("?sig=")
-	u.WriteString(Sig(c.sid, c.tok, ts))
+	u.WriteString(signature(c.sid, c.tok, ts))
 	for _, q := range cmd.query {
 		u.WriteString("&" + url.QueryEscape(q[0]) + "=" + url.QueryEscape(q[1]))
 	}
@@ -240,7 +240,7 @@ func (c *Client) newRequest(ctx context.Context, cmd *command) (*http.Request, e
 	// the response parser takes JSON too in case the platform answers it.
 	req.Header.Set("Accept", "application/xml")
 	req.Header.Set("Content-Type", "application/xml;charset=utf-8")
-	req.Header.Set("Authorization", Authorization(c.sid, ts))
+	req.Header.Set("Authorization", authorization(c.sid, ts))
 	req.Header.Set("User-Agent", "confapplet-yuntongxun/1")
 	return req, nil
 }

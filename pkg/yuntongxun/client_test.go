@@ -37,10 +37,10 @@ var testNow = time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
 //	printf '%s' 'aaf98f8944f35b8e0144f5b3e0d0003b:20261128120000' | base64
 func TestAuthKnownAnswer(t *testing.T) {
 	const ts = "20261128120000"
-	if got, want := Sig(testSID, testToken, ts), "3E448B3406FA1D1ADDF56F51336DEA8F"; got != want {
+	if got, want := signature(testSID, testToken, ts), "3E448B3406FA1D1ADDF56F51336DEA8F"; got != want {
 		t.Errorf("Sig = %s, want %s", got, want)
 	}
-	if got, want := Authorization(testSID, ts), "YWFmOThmODk0NGYzNWI4ZTAxNDRmNWIzZTBkMDAwM2I6MjAyNjExMjgxMjAwMDA="; got != want {
+	if got, want := authorization(testSID, ts), "YWFmOThmODk0NGYzNWI4ZTAxNDRmNWIzZTBkMDAwM2I6MjAyNjExMjgxMjAwMDA="; got != want {
 		t.Errorf("Authorization = %s, want %s", got, want)
 	}
 	c := newTestClient(t, "http://127.0.0.1:1/2013-12-26", nil)

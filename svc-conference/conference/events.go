@@ -45,16 +45,15 @@ const (
 )
 
 type consumer struct {
-	st      *store
-	cfg     Config
-	log     zerolog.Logger
-	met     *metrics
-	cons    jetstream.Consumer
-	cc      jetstream.ConsumeContext
-	shards  []chan jetstream.Msg
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	healthy func(error)
+	st     *store
+	cfg    Config
+	log    zerolog.Logger
+	met    *metrics
+	cons   jetstream.Consumer
+	cc     jetstream.ConsumeContext
+	shards []chan jetstream.Msg
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 func startConsumer(ctx context.Context, js jetstream.JetStream, st *store, cfg Config, log zerolog.Logger, met *metrics) (*consumer, error) {
