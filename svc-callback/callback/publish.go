@@ -166,28 +166,12 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 			return published{}, fmt.Errorf("%w: %v", errUnavailable, err)
 		}
 		if !cached {
-			if p.reads != nil {
-				p.reads()
+			if last, err = p.readLast(ctx, stream, ev.ConfID); err != nil {
+				return published{}, err
 			}
-			last = lastEvent{}
-			m, err := stream.GetLastMsgForSubject(ctx, subj)
-			switch {
-			case errors.Is(err, jetstream.ErrMsgNotFound):
-			case err != nil:
-				p.cache.drop(ev.ConfID)
-				p.forgetIfGone(err)
-				return published{}, fmt.Errorf("%w: last event of %s: %v", errUnavailable, subj, err)
-			default:
-				last.streamSeq = m.Sequence
-				last.key = m.Header.Get(HeaderEventKey)
-				if last.seq, err = eventSeq(m); err != nil {
-					p.cache.drop(ev.ConfID)
-					return published{}, fmt.Errorf("%w: last event of %s (stream seq %d): %v", errUnavailable, subj, m.Sequence, err)
-				}
-				if last.key == id.Key {
-					p.cache.put(ev.ConfID, last)
-					return published{Duplicate: true, Seq: last.seq, StreamSeq: last.streamSeq, Attempts: attempt}, nil
-				}
+			if last.streamSeq != 0 && last.key == id.Key {
+				p.cache.put(ev.ConfID, last)
+				return published{Duplicate: true, Seq: last.seq, StreamSeq: last.streamSeq, Attempts: attempt}, nil
 			}
 		}
 
@@ -199,14 +183,7 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 		if p.beforePublish != nil {
 			p.beforePublish(ev)
 		}
-		msg := nats.NewMsg(subj)
-		msg.Data = data
-		msg.Header.Set(HeaderEventKey, id.Key)
-		msg.Header.Set(HeaderEventSeq, strconv.FormatUint(ev.Seq, 10))
-		ack, err := p.js.PublishMsg(ctx, msg,
-			jetstream.WithMsgID(id.msgID(last.seq)),
-			jetstream.WithExpectStream(contract.EventsStream),
-			jetstream.WithExpectLastSequencePerSubject(last.streamSeq))
+		ack, err := p.publishAfter(ctx, subj, data, ev.Seq, id, last)
 		if isWrongLastSeq(err) {
 			if p.conflicts != nil {
 				p.conflicts()
@@ -220,16 +197,10 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 				continue
 			}
 			// Another instance got there between our read and our
-			// publish: back off a little (with jitter, so contenders
-			// spread out) and read again.
-			t := time.NewTimer(backoff/2 + rand.N(backoff))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return published{}, fmt.Errorf("%w: %v after %d attempts", errUnavailable, ctx.Err(), attempt)
-			case <-t.C:
+			// publish: back off a little and read again.
+			if err := waitAfterConflict(ctx, &backoff); err != nil {
+				return published{}, fmt.Errorf("%w: %v after %d attempts", errUnavailable, err, attempt)
 			}
-			backoff = min(2*backoff, 50*time.Millisecond)
 			continue
 		}
 		if err != nil {
@@ -249,6 +220,57 @@ func (p *publisher) publish(ctx context.Context, ev *contract.Event, id identity
 		p.cache.put(ev.ConfID, lastEvent{seq: ev.Seq, streamSeq: ack.Sequence, key: id.Key})
 		return published{Seq: ev.Seq, StreamSeq: ack.Sequence, Attempts: attempt}, nil
 	}
+}
+
+// readLast reads the latest event stored for confID (zero when none).
+func (p *publisher) readLast(ctx context.Context, stream jetstream.Stream, confID string) (lastEvent, error) {
+	if p.reads != nil {
+		p.reads()
+	}
+	subj := contract.EventsSubject(confID)
+	m, err := stream.GetLastMsgForSubject(ctx, subj)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return lastEvent{}, nil
+	case err != nil:
+		p.cache.drop(confID)
+		p.forgetIfGone(err)
+		return lastEvent{}, fmt.Errorf("%w: last event of %s: %v", errUnavailable, subj, err)
+	}
+	last := lastEvent{streamSeq: m.Sequence, key: m.Header.Get(HeaderEventKey)}
+	if last.seq, err = eventSeq(m); err != nil {
+		p.cache.drop(confID)
+		return lastEvent{}, fmt.Errorf("%w: last event of %s (stream seq %d): %v", errUnavailable, subj, m.Sequence, err)
+	}
+	return last, nil
+}
+
+// publishAfter publishes data, event seq, on the condition that last is
+// still the subject's latest stored event.
+func (p *publisher) publishAfter(ctx context.Context, subj string, data []byte, seq uint64, id identity, last lastEvent) (*jetstream.PubAck, error) {
+	msg := nats.NewMsg(subj)
+	msg.Data = data
+	msg.Header.Set(HeaderEventKey, id.Key)
+	msg.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
+	return p.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(id.msgID(last.seq)),
+		jetstream.WithExpectStream(contract.EventsStream),
+		jetstream.WithExpectLastSequencePerSubject(last.streamSeq))
+}
+
+// waitAfterConflict waits about *backoff (with jitter, so contenders
+// spread out) and doubles it up to 50 ms; it returns ctx's error if ctx
+// ends first.
+func waitAfterConflict(ctx context.Context, backoff *time.Duration) error {
+	t := time.NewTimer(*backoff/2 + rand.N(*backoff))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	*backoff = min(*backoff*2, 50*time.Millisecond)
+	return nil
 }
 
 // eventSeq reads the per-conference sequence of a stored event.

@@ -92,18 +92,8 @@ func (s *Server) handleCallback() http.Handler {
 			return
 		}
 		received := s.now()
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				s.count(kind, outcomeTooLarge)
-				log().Warn().Int64("limit", s.cfg.MaxBody).Str("raw", truncate(body, rawLogLimit)).Msg("callback body too large")
-				http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
-				return
-			}
-			s.count(kind, outcomeBadRequest)
-			log().Warn().Err(err).Msg("callback body unreadable")
-			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+		body, ok := s.readBody(w, r, kind, log)
+		if !ok {
 			return
 		}
 		f, err := parseBody(body)
@@ -118,35 +108,60 @@ func (s *Server) handleCallback() http.Handler {
 			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 			return
 		}
-
-		// The platform hanging up must not abandon a publish half-way; the
-		// work is bounded by PublishTimeout instead.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
-		defer cancel()
-		start := time.Now()
-		res, err := s.pub.publish(ctx, ev, identify(ev))
-		s.metrics.latency.Observe(time.Since(start).Seconds())
-		if err != nil {
-			s.count(kind, outcomeUnavailable)
-			log().Error().Err(err).Msg("callback not stored; answering 503 so the platform retries")
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-			return
-		}
-		if res.Duplicate {
-			s.count(kind, outcomeDuplicate)
-			s.metrics.duplicates.WithLabelValues(kind).Inc()
-		} else {
-			s.count(kind, outcomePublished)
-		}
-		// The same fields as log() gives, without building a logger.
-		s.log.Info().Str("remote", hostOnly(r.RemoteAddr)).Str("kind", kind).
-			Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID).
-			Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
-			Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
-		w.Header()["Content-Type"] = ackContentType
-		_, _ = io.WriteString(w, Ack)
+		s.store(w, r, kind, ev, log)
 	})
+}
+
+// readBody reads the callback's body within Config.MaxBody; when it
+// cannot, it answers (413 or 400) and returns false.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, kind string, log func() *zerolog.Logger) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err == nil {
+		return body, true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		s.count(kind, outcomeTooLarge)
+		log().Warn().Int64("limit", s.cfg.MaxBody).Str("raw", truncate(body, rawLogLimit)).Msg("callback body too large")
+		http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	s.count(kind, outcomeBadRequest)
+	log().Warn().Err(err).Msg("callback body unreadable")
+	http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+	return nil, false
+}
+
+// store publishes ev and answers: Ack once JetStream has it (or had it
+// already), 503 with Retry-After otherwise, so the platform retries.
+func (s *Server) store(w http.ResponseWriter, r *http.Request, kind string, ev *contract.Event, log func() *zerolog.Logger) {
+	// The platform hanging up must not abandon a publish half-way; the
+	// work is bounded by PublishTimeout instead.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := s.pub.publish(ctx, ev, identify(ev))
+	s.metrics.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.count(kind, outcomeUnavailable)
+		log().Error().Err(err).Msg("callback not stored; answering 503 so the platform retries")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	if res.Duplicate {
+		s.count(kind, outcomeDuplicate)
+		s.metrics.duplicates.WithLabelValues(kind).Inc()
+	} else {
+		s.count(kind, outcomePublished)
+	}
+	// The same fields as log() gives, without building a logger.
+	s.log.Info().Str("remote", hostOnly(r.RemoteAddr)).Str("kind", kind).
+		Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID).
+		Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
+		Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
+	w.Header()["Content-Type"] = ackContentType
+	_, _ = io.WriteString(w, Ack)
 }
 
 // ackContentType is the Content-Type of the 200 answer (shared, never
