@@ -83,6 +83,11 @@ func TestClientAgainstRealStack(t *testing.T) {
 	if err := n.Decode(&p); err != nil || p.CallID != callid || p.Result != 0 || n.Seq != 2 {
 		t.Fatalf("OnConfInviteJoin %s", n.Params)
 	}
+	// The join notification (joinurl) follows the invitation's result.
+	n = next(a, contract.NotifyInviteJoin)
+	if err := n.Decode(&p); err != nil || p.CallID != callid || p.Result != 0 || n.Seq != 3 {
+		t.Fatalf("OnConfInviteJoin (joined) %s", n.Params)
+	}
 	// The conference service applies events from the stream independently
 	// of the edge that delivered this notification, so its state follows
 	// within milliseconds, not in lock-step (docs/protocol.md, QueryConfState).
@@ -126,7 +131,7 @@ func TestClientAgainstRealStack(t *testing.T) {
 	}
 
 	// A second connection with the same client id replaces the first
-	// (4000, no reconnect) and resumes after seq 1: it gets seq 2 only.
+	// (4000, no reconnect) and resumes after seq 1: it gets seq 2 and 3.
 	b, err := client.Dial(ctx, st.edgeWS, "e2e-owner", client.WithResume(map[string]uint64{conf: 1}))
 	if err != nil {
 		t.Fatal(err)
@@ -146,13 +151,16 @@ func TestClientAgainstRealStack(t *testing.T) {
 	if n := next(b, contract.NotifyInviteJoin); n.Seq != 2 {
 		t.Fatalf("resumed at seq %d", n.Seq)
 	}
+	if n := next(b, contract.NotifyInviteJoin); n.Seq != 3 {
+		t.Fatalf("resumed join notification at seq %d", n.Seq)
+	}
 	if err := b.QuitConf(call(), conf, callid); err != nil {
 		t.Fatal(err)
 	}
-	if n := next(b, contract.NotifyQuit); n.Seq != 3 {
+	if n := next(b, contract.NotifyQuit); n.Seq != 4 {
 		t.Fatalf("OnConfQuit seq %d", n.Seq)
 	}
-	if n := next(b, contract.NotifyDel); n.Seq != 4 {
+	if n := next(b, contract.NotifyDel); n.Seq != 5 {
 		t.Fatalf("OnConfDel seq %d", n.Seq)
 	}
 	if s := b.Stats(); s.Duplicates != 0 || s.Gaps != 0 {
@@ -232,8 +240,9 @@ func TestClientReconnectsAcrossEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The events are stored (the operator saw them) while the owner is away.
-	for seen := 0; seen < 3; {
+	// The events are stored (the operator saw them) while the owner is away:
+	// each answered invitation reports its result and its join.
+	for seen := 0; seen < 6; {
 		select {
 		case n := <-op.Notifications():
 			if n.Method == contract.NotifyInviteJoin {
@@ -247,13 +256,13 @@ func TestClientReconnectsAcrossEdges(t *testing.T) {
 		t.Fatal("reconnected too early")
 	}
 	releaseReconnect()
-	for range 3 {
+	for range 6 {
 		wait(contract.NotifyInviteJoin)
 	}
 	if u, ok := a.Connected(); !ok || !strings.Contains(u, edge2[len("http://"):]) {
 		t.Fatalf("connected to %q", u)
 	}
-	if s := a.Stats(); s.Duplicates != 0 || s.Gaps != 0 || a.LastSeq(conf) != 4 {
+	if s := a.Stats(); s.Duplicates != 0 || s.Gaps != 0 || a.LastSeq(conf) != 7 {
 		t.Fatalf("stats %+v, last seq %d", s, a.LastSeq(conf))
 	}
 }

@@ -500,3 +500,32 @@ func TestBrowserConnectionToken(t *testing.T) {
 		t.Error("connected with a token signed by another secret")
 	}
 }
+
+// TestBrowserInviteWithoutResult: with the simulator sending invitation
+// results without "result", the page never shows a member joined on that
+// alone: the answered number is joined (by its join notification), the busy
+// one stays "Awaiting outcome", never failed or joined, and is not counted.
+func TestBrowserInviteWithoutResult(t *testing.T) {
+	b := newBrowser(t)
+	s := startLocal(t, 20*time.Second, "SIM_INVITE_WITHOUT_RESULT=true")
+	s.sim(http.MethodPut, "/_sim/rules", fastRules)
+	const wait = 10 * time.Second
+	b.do("load the page", wait, chromedp.Navigate("http://"+s.edgeAddr+"/"))
+	b.waitFor("connected", `document.querySelector('[data-testid=conn-status]').dataset.state === "open"`, wait)
+	b.do("create", wait, click(`[data-testid=create-conf]`))
+	b.waitFor("the conference id", `/^[0-9]{4,8}$/.test(document.querySelector('[data-testid=conf-id]').textContent)`, wait)
+	b.do("invite", wait,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=invite-input]`), numAlice+"#"+numBusy),
+		click(`[data-testid=invite-button]`))
+	b.waitFor(numAlice+" joined", exists(member(numAlice, "joined")), wait)
+	b.waitFor(numBusy+" awaiting its outcome", exists(member(numBusy, "ringing")), wait)
+	// The busy call's only callback has arrived: give the page time to
+	// get anything else wrong, then check it did not.
+	time.Sleep(500 * time.Millisecond)
+	var state, label string
+	b.eval(fmt.Sprintf(`document.querySelector('%s').dataset.state`, member(numBusy, "")), &state)
+	b.eval(fmt.Sprintf(`document.querySelector('%s [data-testid=member-state]').textContent`, member(numBusy, "")), &label)
+	if state != "ringing" || label != "Awaiting outcome" {
+		t.Errorf("busy member: state %q label %q, want ringing / Awaiting outcome", state, label)
+	}
+}

@@ -1,6 +1,9 @@
 package contract
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Kinds of platform callbacks, one svc-callback route each. svc-conference
 // passes CallbackPath(kind) as the relative URL of the matching command
@@ -18,8 +21,21 @@ const (
 // CallbackKinds lists every kind.
 var CallbackKinds = []string{KindCreated, KindInvite, KindJoined, KindQuit, KindDeleted, KindDismissed, KindMedia}
 
-// CallbackPath is the relative URL given to the platform for kind.
-func CallbackPath(kind string) string { return "/" + kind }
+// CallbackPath is the relative URL given to the platform for kind: the bare
+// kind, without a leading "/", so that every way of joining it to the
+// notification address keeps that address's path (a leading "/" would, when
+// resolved like a link, replace the path and lose the secret).
+// docs/yuntongxun.md ("Callback addresses") explains the choice.
+func CallbackPath(kind string) string { return kind }
+
+// CallbackURL is the URL given to the platform for kind: CallbackPath(kind)
+// when base is empty, else the absolute base + "/" + kind.
+func CallbackURL(base, kind string) string {
+	if base == "" {
+		return CallbackPath(kind)
+	}
+	return strings.TrimRight(base, "/") + "/" + kind
+}
 
 // TimeLayout is the platform's time format (yyyyMMddHHmmss), in
 // the platform's time zone (Asia/Shanghai unless configured otherwise).
@@ -67,6 +83,35 @@ const (
 	NotifyWatch = "OnConfWatch"
 )
 
+// ResultPending is OnConfInviteJoin's result when the callback reported on
+// the call without an outcome (an invite-result notification without
+// "result"). The platform's own codes are 0 (success) and positive failure
+// codes, so -1 is never mistaken for either, and a client that tests
+// result == 0 never shows such a member as joined. It is not final: a later
+// OnConfInviteJoin with an explicit result, or OnConfQuit, settles the member.
+const ResultPending = -1
+
+// Outcome names OnConfInviteJoin's "outcome" param: what the notification
+// says about the member, derived from the explicit result only.
+const (
+	OutcomeJoined  = "joined"
+	OutcomeFailed  = "failed"
+	OutcomePending = "pending"
+)
+
+// InviteOutcome is what an invite or joined callback with result r proves:
+// joined only on an explicit 0.
+func InviteOutcome(r *int) string {
+	switch {
+	case r == nil:
+		return OutcomePending
+	case *r == 0:
+		return OutcomeJoined
+	default:
+		return OutcomeFailed
+	}
+}
+
 // Notification returns the JSON-RPC notification of e: its method and its
 // params by name with the original protocol's names, plus "seq".
 func (e *Event) Notification() (method string, params map[string]any) {
@@ -85,6 +130,11 @@ func (e *Event) Notification() (method string, params map[string]any) {
 		p["callid"] = e.CallID
 		p["number"] = e.Number
 		p["jointime"] = e.Time
+		// A callback without an explicit result is never reported as 0.
+		p["outcome"] = InviteOutcome(e.Result)
+		if e.Result == nil {
+			result = ResultPending
+		}
 		p["result"] = result
 	case KindQuit:
 		method = NotifyQuit

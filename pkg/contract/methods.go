@@ -223,9 +223,12 @@ type ConfState struct {
 	Count int `json:"count"`
 }
 
-// Member states.
+// Member states (svc-conference/conference/member.go is the state machine):
+// invited → ringing? → joined | failed | left. A member is joined only on a
+// callback with an explicit result 0.
 const (
-	MemberRinging = "ringing"
+	MemberInvited = "invited" // InviteJoinConf accepted; nothing heard since
+	MemberRinging = "ringing" // the platform reported on the call without an outcome
 	MemberJoined  = "joined"
 	MemberLeft    = "left"
 	MemberFailed  = "failed"

@@ -46,8 +46,8 @@ func TestClockRule(t *testing.T) {
 	} {
 		c := client(func() time.Time { return h.clock.Now().Add(off) })
 		_, err := c.CreateConf(ctx, yuntongxun.CreateConfOptions{})
-		if got := statusCode(t, err); got != yuntongxun.CodeAuthFailed {
-			t.Errorf("client %s: statusCode %s, want %s (timestamp expired)", name, got, yuntongxun.CodeAuthFailed)
+		if got := statusCode(t, err); got != yuntongxun.CodeTimestampExpired {
+			t.Errorf("client %s: statusCode %s, want %s (timestamp expired)", name, got, yuntongxun.CodeTimestampExpired)
 		}
 	}
 
@@ -55,7 +55,7 @@ func TestClockRule(t *testing.T) {
 	// client signs with (a fixed start date, a day later).
 	wall := client(nil)
 	h.clock.Advance(24*time.Hour + time.Minute)
-	if _, err := wall.CreateConf(ctx, yuntongxun.CreateConfOptions{}); statusCode(t, err) != yuntongxun.CodeAuthFailed {
+	if _, err := wall.CreateConf(ctx, yuntongxun.CreateConfOptions{}); statusCode(t, err) != yuntongxun.CodeTimestampExpired {
 		t.Errorf("a simulator a day ahead of the client accepted it: %v", err)
 	}
 }

@@ -211,8 +211,7 @@ func (s *Sim) answer(cf *conf, cl *call, hangupAfter time.Duration) {
 	cl.state, cl.joined, cl.result = stateJoined, now, ResultJoined
 	cl.timer = nil
 	t := s.stamp(now)
-	s.notify(cf.id, cl.inviteURL, "invite",
-		kv{"confid", cf.id}, kv{"callSid", cl.sid}, kv{"number", cl.number}, kv{"result", "0"}, kv{"jointime", t})
+	s.notify(cf.id, cl.inviteURL, "invite", s.inviteFields(cf, cl, "0", t)...)
 	join := cl.joinURL
 	if join == "" {
 		join = cf.joinURL
@@ -242,8 +241,17 @@ func (s *Sim) fail(cf *conf, cl *call, result int) {
 	s.stop(cl.timer)
 	cl.timer = nil
 	cl.state, cl.result, cl.left = stateFailed, result, now
-	s.notify(cf.id, cl.inviteURL, "invite",
-		kv{"confid", cf.id}, kv{"callSid", cl.sid}, kv{"number", cl.number}, kv{"result", strconv.Itoa(result)}, kv{"jointime", s.stamp(now)})
+	s.notify(cf.id, cl.inviteURL, "invite", s.inviteFields(cf, cl, strconv.Itoa(result), s.stamp(now))...)
+}
+
+// inviteFields are the fields of an invitation-result notification;
+// without "result" when Config.InviteWithoutResult.
+func (s *Sim) inviteFields(cf *conf, cl *call, result, t string) []kv {
+	f := []kv{{"confid", cf.id}, {"callSid", cl.sid}, {"number", cl.number}}
+	if !s.cfg.InviteWithoutResult {
+		f = append(f, kv{"result", result})
+	}
+	return append(f, kv{"jointime", t})
 }
 
 // leave makes a joined member quit, with a quit notification to url (or the

@@ -84,10 +84,10 @@ func (s *Sim) handle(r *http.Request, sid, endpoint string) answer {
 		return a
 	}
 	if app == "" {
-		return refuse(yuntongxun.CodeAppIDEmpty, "应用Id为空")
+		return refuse(yuntongxun.CodeAppIDMissing, "应用ID为空")
 	}
 	if app != s.cfg.AppID {
-		return refuse(yuntongxun.CodeAppNotFound, "应用不存在")
+		return refuse(yuntongxun.CodeAppMissing, "应用不存在")
 	}
 	// Dispatch is on the command element, not the path: one client posts
 	// InviteJoinConf to /ivr/createconf. The confid may come
@@ -135,35 +135,35 @@ func (s *Sim) handle(r *http.Request, sid, endpoint string) answer {
 // as the platform computes them; it returns bad=true with the refusal.
 func (s *Sim) checkAuth(r *http.Request, sid string) (answer, bool) {
 	if sid != s.cfg.AccountSID {
-		return refuse(yuntongxun.CodeAccountNotFound, "主账户不存在"), true
+		return refuse(yuntongxun.CodeAccountMissing, "主账户不存在"), true
 	}
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return refuse(yuntongxun.CodeAuthFailed, "Authorization为空"), true
+		return refuse(yuntongxun.CodeAuthorizationEmpty, "请求包头Authorization参数为空"), true
 	}
 	dec, err := base64.StdEncoding.DecodeString(authz)
 	if err != nil {
-		return refuse(yuntongxun.CodeAuthFailed, "Authorization Base64解码失败"), true
+		return refuse(yuntongxun.CodeAuthorizationBase64, "请求包头Authorization参数Base64解码失败"), true
 	}
 	aSID, ts, found := strings.Cut(string(dec), ":")
 	if !found || aSID == "" || ts == "" {
-		return refuse(yuntongxun.CodeAuthFailed, "Authorization格式有误"), true
+		return refuse(yuntongxun.CodeAuthorizationFormat, "请求包头Authorization参数解码后格式有误"), true
 	}
 	if aSID != sid {
-		return refuse(yuntongxun.CodeAuthFailed, "Authorization中账户Id与请求地址不一致"), true
+		return refuse(yuntongxun.CodeAuthorizationOther, "请求包头Authorization参数中账户ID跟请求地址中的账户ID不一致"), true
 	}
 	t, err := time.ParseInLocation(yuntongxun.TimeLayout, ts, s.loc)
 	if err != nil || len(ts) != len(yuntongxun.TimeLayout) {
-		return refuse(yuntongxun.CodeAuthFailed, "Authorization时间戳格式有误"), true
+		return refuse(yuntongxun.CodeTimestampFormat, "请求包头Authorization参数中时间戳格式有误"), true
 	}
 	// "时间戳有效时间为24小时": older than 24 h is refused; a timestamp as
 	// far in the future is refused too, as clock skew that large is a bug.
 	if age := s.clock.Now().Sub(t); age > 24*time.Hour || age < -24*time.Hour {
-		return refuse(yuntongxun.CodeAuthFailed, "Authorization时间戳过期"), true
+		return refuse(yuntongxun.CodeTimestampExpired, "请求包头Authorization参数解码后时间戳过期"), true
 	}
 	sig := r.URL.Query().Get("sig")
 	if sig == "" {
-		return refuse(yuntongxun.CodeAuthFailed, "sig为空"), true
+		return refuse(yuntongxun.CodeSigEmpty, "请求地址Sig参数为空"), true
 	}
 	// sig is checked against the Authorization timestamp, so a sig built
 	// from another timestamp fails here: that is how "both timestamps must
@@ -171,7 +171,7 @@ func (s *Sim) checkAuth(r *http.Request, sid string) (answer, bool) {
 	sum := md5.Sum([]byte(sid + s.cfg.AuthToken + ts))
 	want := strings.ToUpper(hex.EncodeToString(sum[:]))
 	if subtle.ConstantTimeCompare([]byte(sig), []byte(want)) != 1 {
-		return refuse(yuntongxun.CodeBadToken, "sig校验失败"), true
+		return refuse(yuntongxun.CodeSigMismatch, "请求地址Sig校验失败"), true
 	}
 	return answer{}, false
 }

@@ -85,21 +85,21 @@ func TestAuthAndRequestChecks(t *testing.T) {
 	}{
 		{"valid", func(r *raw) {}, "000000"},
 		{"timestamp 23:59:59 old", func(r *raw) { r.sigTS, r.authTS = almostOld, almostOld }, "000000"},
-		{"timestamp over 24 h old", func(r *raw) { r.sigTS, r.authTS = old, old }, yuntongxun.CodeAuthFailed},
-		{"timestamps differ", func(r *raw) { r.sigTS = almostOld }, yuntongxun.CodeBadToken},
-		{"wrong token", func(r *raw) { r.token = "x" }, yuntongxun.CodeBadToken},
+		{"timestamp over 24 h old", func(r *raw) { r.sigTS, r.authTS = old, old }, yuntongxun.CodeTimestampExpired},
+		{"timestamps differ", func(r *raw) { r.sigTS = almostOld }, yuntongxun.CodeSigMismatch},
+		{"wrong token", func(r *raw) { r.token = "x" }, yuntongxun.CodeSigMismatch},
 		{"lower-case sig", func(r *raw) {
 			r.sig = ptr(strings.ToLower(fmt.Sprintf("%X", md5.Sum([]byte(r.pathSID+r.token+r.sigTS)))))
-		}, yuntongxun.CodeBadToken},
-		{"no sig", func(r *raw) { r.sig = ptr("") }, yuntongxun.CodeAuthFailed},
-		{"no Authorization", func(r *raw) { r.authz = ptr("") }, yuntongxun.CodeAuthFailed},
-		{"Authorization not base64", func(r *raw) { r.authz = ptr("!!!") }, yuntongxun.CodeAuthFailed},
-		{"Authorization without colon", func(r *raw) { r.authz = ptr(base64.StdEncoding.EncodeToString([]byte("abc"))) }, yuntongxun.CodeAuthFailed},
-		{"Authorization of another account", func(r *raw) { r.authSID = "other" }, yuntongxun.CodeAuthFailed},
-		{"Authorization bad timestamp", func(r *raw) { r.authTS, r.sigTS = "2026-11-28", "2026-11-28" }, yuntongxun.CodeAuthFailed},
-		{"unknown account", func(r *raw) { r.pathSID, r.authSID = "unknown", "unknown" }, yuntongxun.CodeAccountNotFound},
-		{"unknown app", func(r *raw) { r.body = body("nope", `<CreateConf/>`) }, yuntongxun.CodeAppNotFound},
-		{"no app", func(r *raw) { r.body = `<Request><CreateConf/></Request>` }, yuntongxun.CodeAppIDEmpty},
+		}, yuntongxun.CodeSigMismatch},
+		{"no sig", func(r *raw) { r.sig = ptr("") }, yuntongxun.CodeSigEmpty},
+		{"no Authorization", func(r *raw) { r.authz = ptr("") }, yuntongxun.CodeAuthorizationEmpty},
+		{"Authorization not base64", func(r *raw) { r.authz = ptr("!!!") }, yuntongxun.CodeAuthorizationBase64},
+		{"Authorization without colon", func(r *raw) { r.authz = ptr(base64.StdEncoding.EncodeToString([]byte("abc"))) }, yuntongxun.CodeAuthorizationFormat},
+		{"Authorization of another account", func(r *raw) { r.authSID = "other" }, yuntongxun.CodeAuthorizationOther},
+		{"Authorization bad timestamp", func(r *raw) { r.authTS, r.sigTS = "2026-11-28", "2026-11-28" }, yuntongxun.CodeTimestampFormat},
+		{"unknown account", func(r *raw) { r.pathSID, r.authSID = "unknown", "unknown" }, yuntongxun.CodeAccountMissing},
+		{"unknown app", func(r *raw) { r.body = body("nope", `<CreateConf/>`) }, yuntongxun.CodeAppMissing},
+		{"no app", func(r *raw) { r.body = `<Request><CreateConf/></Request>` }, yuntongxun.CodeAppIDMissing},
 		{"malformed XML", func(r *raw) { r.body = `<Request><Appid>x</Appid><CreateConf></Request>` }, yuntongxun.CodeBadXML},
 		{"not XML", func(r *raw) { r.body = `{"Appid":"x"}` }, yuntongxun.CodeBadXML},
 		{"trailing garbage", func(r *raw) { r.body = good + `<x/>` }, yuntongxun.CodeBadXML},
@@ -187,7 +187,7 @@ func TestJSONAnswers(t *testing.T) {
 	}
 	r.body = body("nope", `<CreateConf/>`)
 	_, _, b = r.do(t, h.srv.URL)
-	if err := json.Unmarshal([]byte(b), &m); err != nil || m["statusCode"] != yuntongxun.CodeAppNotFound || m["statusMsg"] == "" {
+	if err := json.Unmarshal([]byte(b), &m); err != nil || m["statusCode"] != yuntongxun.CodeAppMissing || m["statusMsg"] == "" {
 		t.Errorf("JSON refusal %s", b)
 	}
 }
@@ -210,12 +210,12 @@ func TestClientSurfacesEveryRefusal(t *testing.T) {
 		c    *yuntongxun.Client
 		code string
 	}{
-		"token":   {mk(func(c *yuntongxun.Config) { c.AuthToken = "bad" }), yuntongxun.CodeBadToken},
-		"account": {mk(func(c *yuntongxun.Config) { c.AccountSID = "bad" }), yuntongxun.CodeAccountNotFound},
-		"app":     {mk(func(c *yuntongxun.Config) { c.AppID = "bad" }), yuntongxun.CodeAppNotFound},
+		"token":   {mk(func(c *yuntongxun.Config) { c.AuthToken = "bad" }), yuntongxun.CodeSigMismatch},
+		"account": {mk(func(c *yuntongxun.Config) { c.AccountSID = "bad" }), yuntongxun.CodeAccountMissing},
+		"app":     {mk(func(c *yuntongxun.Config) { c.AppID = "bad" }), yuntongxun.CodeAppMissing},
 		"clock": {mk(func(c *yuntongxun.Config) {
 			c.Now = func() time.Time { return start.Add(-25 * time.Hour) }
-		}), yuntongxun.CodeAuthFailed},
+		}), yuntongxun.CodeTimestampExpired},
 		"zone": {mk(func(c *yuntongxun.Config) {
 			// A client stamping UTC instead of Shanghai is 8 h off: still
 			// inside 24 h, so accepted, as the platform would.

@@ -21,6 +21,7 @@ type runConfig struct {
 	addr, notify, sid, token, app, format, callIDField, rulesFile, logLevel string
 	latency, tail, backoff, autoDel                                         time.Duration
 	ratio                                                                   float64
+	inviteNoResult                                                          bool
 	retries                                                                 int
 	http                                                                    svc.HTTPLimits
 	healthcheck                                                             bool
@@ -37,6 +38,7 @@ func (c *runConfig) flags() *svc.Flags {
 	f.String(&c.app, "app-id", "app id accepted", svc.Env("YTX_APP_ID"))
 	f.String(&c.format, "callback-format", fmt.Sprintf("callback envelope, one of %v (see below)", CallbackFormats))
 	f.String(&c.callIDField, "callback-callid-field", "name of the call id field in callbacks: `callSid` or `callid`")
+	f.Bool(&c.inviteNoResult, "invite-without-result", "invitation results carry no `result` (confid, callSid, number, jointime only): only the join notification says a call was answered")
 	f.Duration(&c.latency, "latency", "delay of every platform answer (real time)")
 	f.Duration(&c.tail, "tail-latency", "delay of the slow share of answers")
 	f.Float64(&c.ratio, "tail-ratio", "share of answers that take -tail-latency, 0..1")
@@ -98,7 +100,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := logging.New(stdout, c.logLevel, "ytxsim")
 	sim := New(Config{
 		AccountSID: c.sid, AuthToken: c.token, AppID: c.app, NotifyBaseURL: c.notify,
-		Format: cf, CallIDField: c.callIDField, Retries: r, RetryBackoff: c.backoff, Latency: c.latency, TailLatency: c.tail, TailRatio: c.ratio,
+		Format: cf, CallIDField: c.callIDField, InviteWithoutResult: c.inviteNoResult, Retries: r, RetryBackoff: c.backoff, Latency: c.latency, TailLatency: c.tail, TailRatio: c.ratio,
 		Rules: rules, AutoDeleteAfter: c.autoDel, Logger: log,
 	})
 	defer sim.Close()

@@ -60,6 +60,12 @@ type Config struct {
 	// default, as in the one push we saw verified) or "callid" (as some of
 	// the platform's older examples name it). Receivers must accept both.
 	CallIDField string
+	// InviteWithoutResult sends the invitation-result notification
+	// (InviteJoinConf action) without "result" (confid, callSid, number
+	// and jointime only): only the join notification then
+	// says a call was answered, and a failed call reports no outcome at
+	// all. Receivers must never count such a callback as joined.
+	InviteWithoutResult bool
 	// Retries is how many times a failed callback delivery (transport error
 	// or non-2xx) is retried: 0 = DefaultRetries, negative = never.
 	Retries int

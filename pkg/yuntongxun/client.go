@@ -78,6 +78,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now. Tests fix it.
 	Now func() time.Time
+	// StatusClasses overrides Classify for the codes it names: what an
+	// operator learns on first contact (ParseStatusClasses), without a
+	// rebuild.
+	StatusClasses map[string]Class
 }
 
 // Client sends conference commands to the platform. It is safe for
@@ -92,6 +96,7 @@ type Client struct {
 	cb   CallbackURLs
 	hc   *http.Client
 	now  func() time.Time
+	cls  map[string]Class
 }
 
 // New validates cfg and returns a Client. It does not contact the platform.
@@ -117,6 +122,7 @@ func New(cfg Config) (*Client, error) {
 		cb:   cfg.Callbacks,
 		hc:   cfg.HTTPClient,
 		now:  cfg.Now,
+		cls:  cfg.StatusClasses,
 	}
 	if c.tout <= 0 {
 		c.tout = DefaultTimeout
@@ -281,7 +287,11 @@ func (c *Client) do(ctx context.Context, cmd *command) (fields, error) {
 	}
 	if code != StatusOK {
 		msg, _ := f.get("statusmsg")
-		return nil, &StatusError{Command: cmd.name, StatusCode: code, StatusMsg: msg}
+		cls, ok := c.cls[code]
+		if !ok {
+			cls = Classify(code)
+		}
+		return nil, &StatusError{Command: cmd.name, StatusCode: code, StatusMsg: msg, Class: cls}
 	}
 	return f, nil
 }

@@ -9,10 +9,11 @@ import (
 // StatusOK is the statusCode of a successful answer.
 const StatusOK = "000000"
 
-// Status codes the simulator answers with and callers may test for. The
-// 2013-12-26 list was never published where we could find it, so these are the
-// 2013-03-22 codes with the closest meaning; docs/yuntongxun.md has the table.
-// A caller should treat any other non-000000 code as a platform refusal.
+// 2013-03-22 status codes. The simulator answers the conference ones
+// (no 2013-12-26 conference code was ever published); for authentication
+// and apps it answers the 2013-12-26 codes of codes.go. Callers should use
+// Classify, which knows both generations, rather than compare codes;
+// docs/yuntongxun.md has the tables.
 const (
 	CodeAccountNotFound = "110006" // 主账户不存在: unknown account SID in the path
 	CodeBadToken        = "110001" // 主账户授权令牌错误: sig does not match (wrong token, or sig and Authorization built from different timestamps)
@@ -41,6 +42,8 @@ type StatusError struct {
 	Command    string // e.g. "CreateConf"
 	StatusCode string // e.g. "110128"
 	StatusMsg  string // as the platform sent it; may be empty
+	// Class is what the code means (Classify, or Config.StatusClasses).
+	Class Class
 }
 
 func (e *StatusError) Error() string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"confapplet/pkg/contract"
 	"confapplet/pkg/svc"
 	"confapplet/pkg/ytxsim"
+	"confapplet/pkg/yuntongxun"
 )
 
 // Default allow-list (BRIEF decision 9): mainland China mobile numbers and
@@ -36,6 +38,15 @@ type Config struct {
 	YTXBaseURL, YTXAccountSID, YTXAuthToken, YTXAppID string
 	YTXTimeout                                        time.Duration
 	TimeZone                                          string
+	// YTXCallbackBaseURL "" sends relative callback URLs (the bare kind);
+	// docs/yuntongxun.md says why.
+	YTXCallbackBaseURL string
+	// YTXCAFile and YTXInsecureSkipVerify set the platform's TLS (tls.go).
+	YTXCAFile             string
+	YTXInsecureSkipVerify bool
+	// YTXStatusClasses (yuntongxun.ParseStatusClasses) adds statusCodes
+	// learned on first contact to the built-in table.
+	YTXStatusClasses string
 
 	OperatorToken  string
 	Concurrency    int
@@ -65,6 +76,7 @@ type Config struct {
 	Healthcheck                 bool
 
 	compiledAllowNumbers []*regexp.Regexp
+	statusClasses        map[string]yuntongxun.Class
 }
 
 // DefaultConfig returns the defaults, which run against the simulator on
@@ -126,6 +138,24 @@ func (c *Config) Validate() error {
 	}
 	if c.YTXTimeout <= 0 {
 		bad("ytx-timeout must be > 0")
+	}
+	if c.YTXCAFile != "" && c.YTXInsecureSkipVerify {
+		bad("ytx-ca-file and ytx-insecure-skip-verify contradict each other: set one")
+	}
+	if c.YTXCAFile != "" {
+		if _, err := platformTLS(*c); err != nil {
+			bad("%v", err)
+		}
+	}
+	if cls, err := yuntongxun.ParseStatusClasses(c.YTXStatusClasses); err != nil {
+		bad("ytx-status-classes: %v", err)
+	} else {
+		c.statusClasses = cls
+	}
+	if c.YTXCallbackBaseURL != "" {
+		if u, err := url.Parse(c.YTXCallbackBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("ytx-callback-base-url %q: want an absolute http(s) URL without query, e.g. https://cb.example.com/yt/<secret>", c.YTXCallbackBaseURL)
+		}
 	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {
@@ -236,6 +266,10 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.String(&c.YTXAuthToken, "ytx-auth-token", "platform auth token", svc.Env("YTX_AUTH_TOKEN"), svc.DocDefault("the simulator's default"))
 	f.String(&c.YTXAppID, "ytx-app-id", "platform app id", svc.Env("YTX_APP_ID"), svc.DocDefault("the simulator's default"))
 	f.Duration(&c.YTXTimeout, "ytx-timeout", "one platform HTTP exchange (the caller's deadline applies too)")
+	f.String(&c.YTXCallbackBaseURL, "ytx-callback-base-url", "empty: the commands carry relative callback URLs (the bare kind, `joined`, no leading `/`) joined by the platform to the console's notification address; set to svc-callback's public `https://host/yt/<secret>` for absolute ones (docs/yuntongxun.md, \"Callback addresses\")", svc.Env("YTX_CALLBACK_BASE_URL"))
+	f.String(&c.YTXCAFile, "ytx-ca-file", "PEM bundle that **replaces** the system roots for the platform's certificate (a pinned or corporate CA)", svc.Env("YTX_CA_FILE"), svc.DocDefault("empty (system roots)"))
+	f.Bool(&c.YTXInsecureSkipVerify, "ytx-insecure-skip-verify", "do not verify the platform's certificate, as its own SDKs do; only for a sandbox that cannot be verified: logged as a `warn` at start, contradicts `-ytx-ca-file`. Anyone on the path could read and forge platform traffic", svc.Env("YTX_INSECURE_SKIP_VERIFY"))
+	f.String(&c.YTXStatusClasses, "ytx-status-classes", "what platform statusCodes mean beyond the built-in table of both generations, e.g. `111314=conf_not_found,111315=call_not_found` (classes `refused auth balance busy request conf_not_found call_not_found conf_full`): for codes learned on first contact, no rebuild needed", svc.Env("YTX_STATUS_CLASSES"))
 	f.String(&c.TimeZone, "time-zone", "the platform's time zone, for `createtime`/`invitetime` (tz data is embedded)")
 	f.String(&c.OperatorToken, "operator-token", "a caller presenting it in `Confapplet-Operator` may act on any conference (constant-time compare)", svc.DocDefault("empty (no operator)"))
 	f.Int(&c.Concurrency, "concurrency", "requests one instance executes at once (the worker pool)")

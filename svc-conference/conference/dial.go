@@ -120,7 +120,7 @@ func recordInvited(r *record, numbers []string, outs []invitation, now time.Time
 		}
 		m := r.Members[o.callID]
 		if m == nil {
-			r.Members[o.callID] = &member{Number: numbers[i], State: contract.MemberRinging, Invited: now}
+			r.Members[o.callID] = &member{Number: numbers[i], State: contract.MemberInvited, Invited: now}
 			continue
 		}
 		if m.Number == "" {
@@ -190,7 +190,7 @@ func (s *Service) recordDialled(c *call, e *contract.Error) (json.RawMessage, bo
 		changed := false
 		for _, m := range d.Dialled {
 			if r.Members[m.CallID] == nil {
-				r.Members[m.CallID] = &member{Number: m.Number, State: contract.MemberRinging, Invited: now}
+				r.Members[m.CallID] = &member{Number: m.Number, State: contract.MemberInvited, Invited: now}
 				changed = true
 			}
 		}

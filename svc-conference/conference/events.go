@@ -25,10 +25,10 @@ import (
 // instance; across instances the revision-checked update keeps every
 // change, and apply is written to give the same state whatever the order:
 //
-//   - member states only move forward: ringing → joined → left, or
-//     ringing → failed; left and failed are final, so a quit that arrives
-//     before its join leaves the member left, and a duplicate changes
-//     nothing;
+//   - member states only move forward (member.go): invited → ringing →
+//     joined → left, or → failed; left and failed are final, so a quit
+//     that arrives before its join leaves the member left, and a duplicate
+//     changes nothing; only an explicit result 0 makes a member joined;
 //   - mute and recording flags can go back and forth, so they apply only
 //     when the event's seq is above the seq of the last one applied;
 //   - "deleted" removes the record and its owner key;
@@ -214,7 +214,9 @@ func apply(r *record, e *contract.Event) error {
 		}
 		m := r.Members[e.CallID]
 		if m == nil {
-			m = &member{Number: e.Number, State: contract.MemberRinging}
+			// A call we did not invite (or whose invitation's KV write
+			// we have not seen): it starts as invited like any other.
+			m = &member{Number: e.Number, State: contract.MemberInvited}
 			r.Members[e.CallID] = m
 			changed = true
 		} else if m.Number == "" && e.Number != "" {
@@ -230,11 +232,11 @@ func apply(r *record, e *contract.Event) error {
 			r.State, changed = contract.StateEnding, true
 		}
 	case contract.KindInvite, contract.KindJoined:
-		if m := mem(); m != nil && applyJoin(r, m, e.Time, result) {
+		if m := mem(); m != nil && applyJoin(r, m, e) {
 			changed = true
 		}
 	case contract.KindQuit:
-		if m := mem(); m != nil && applyQuit(m, e.Time) {
+		if m := mem(); m != nil && m.applyQuit(e.Time) {
 			changed = true
 		}
 	case contract.KindMedia:
@@ -248,35 +250,14 @@ func apply(r *record, e *contract.Event) error {
 	return nil
 }
 
-// applyJoin applies an invitation's result or a join of m at time t (the
-// platform's); it reports whether anything changed.
-func applyJoin(r *record, m *member, t string, result int) (changed bool) {
-	if result != 0 {
-		if m.State == contract.MemberRinging {
-			m.State, m.Result, changed = contract.MemberFailed, result, true
-		}
-		return changed
-	}
-	if m.Joined == "" && t != "" {
-		m.Joined, changed = t, true
-	}
-	if m.State == contract.MemberRinging {
-		m.State, changed = contract.MemberJoined, true
-	}
-	if r.State == contract.StateWaiting {
-		r.State, changed = contract.StateActive, true
-	}
-	return changed
-}
-
-// applyQuit applies m leaving at time t; it reports whether anything
+// applyJoin applies an invitation's result or a join notification to m
+// (member.go); only an explicit success is evidence that anyone is (or was,
+// when the quit overtook it) in the conference. It reports whether anything
 // changed.
-func applyQuit(m *member, t string) (changed bool) {
-	if !terminal(m.State) {
-		m.State, changed = contract.MemberLeft, true
-	}
-	if m.Left == "" && t != "" && m.State == contract.MemberLeft {
-		m.Left, changed = t, true
+func applyJoin(r *record, m *member, e *contract.Event) (changed bool) {
+	changed = m.applyOutcome(e.Result, e.Time)
+	if contract.InviteOutcome(e.Result) == contract.OutcomeJoined && r.State == contract.StateWaiting {
+		r.State, changed = contract.StateActive, true
 	}
 	return changed
 }

@@ -284,8 +284,7 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 		// platform knows its calls: ask it to hang up; it answers
 		// 110027 for a callid that is not a member of this conference.
 		err := s.platform(c, yuntongxun.CmdQuitConf, func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) })
-		var se *yuntongxun.StatusError
-		if errors.As(err, &se) && se.StatusCode == yuntongxun.CodeQuitFailed {
+		if isPlatformCallNotFound(err) {
 			return nil, contract.Errorf(contract.CodeCallNotFound, "call %s is not in conference %s", req.CallID, req.ConfID)
 		}
 		if err != nil {
@@ -298,6 +297,10 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 		return nil, nil // already out
 	}
 	if err := s.platform(c, yuntongxun.CmdQuitConf, func(ctx context.Context) error { return s.p.QuitConf(ctx, req.ConfID, req.CallID) }); err != nil {
+		if isPlatformCallNotFound(err) {
+			s.settleAbsent(c, req.ConfID, req.CallID) // member.go
+			return nil, nil
+		}
 		return nil, s.confPlatformError(c, err)
 	}
 	c.log.Info().Str(logging.CallID, req.CallID).Msg("member removed")

@@ -28,9 +28,11 @@ type Platform interface {
 	ConfStopRecord(ctx context.Context, confID string) error
 }
 
-// YTX is the Platform of the Yuntongxun REST client. Every command carries
-// the relative callback URLs contract.CallbackPath(kind); invitations carry
-// no joinurl (DESIGN-NOTES: one invitation, one OnConfInviteJoin).
+// YTX is the Platform of the Yuntongxun REST client. Every command asks for
+// every notification the platform offers for it (joinurl included: the
+// invite-result notification may carry no result, and only the join
+// notification's explicit result 0 makes a member joined, member.go), at
+// contract.CallbackURL(Config.YTXCallbackBaseURL, kind).
 type YTX struct{ c *yuntongxun.Client }
 
 // NewYTX builds the platform client of cfg. hc nil means a client whose
@@ -39,7 +41,12 @@ type YTX struct{ c *yuntongxun.Client }
 // open (and then close) a TLS connection of its own.
 func NewYTX(cfg Config, hc *http.Client) (*YTX, error) {
 	if hc == nil {
+		tlsCfg, err := platformTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
 		tr.MaxIdleConns = cfg.Concurrency * 2
 		tr.MaxIdleConnsPerHost = cfg.Concurrency * 2
 		tr.IdleConnTimeout = 90 * time.Second
@@ -53,20 +60,29 @@ func NewYTX(cfg Config, hc *http.Client) (*YTX, error) {
 		Timeout:    cfg.YTXTimeout,
 		Location:   cfg.location(),
 		HTTPClient: hc,
-		Callbacks: yuntongxun.CallbackURLs{
-			Created:   contract.CallbackPath(contract.KindCreated),
-			Invite:    contract.CallbackPath(contract.KindInvite),
-			Quit:      contract.CallbackPath(contract.KindQuit),
-			Deleted:   contract.CallbackPath(contract.KindDeleted),
-			Dismissed: contract.CallbackPath(contract.KindDismissed),
-			Media:     contract.CallbackPath(contract.KindMedia),
-			// Joined stays empty: see DESIGN-NOTES.
-		},
+		// Validate checked it.
+		StatusClasses: cfg.statusClasses,
+		Callbacks:     callbackURLs(cfg.YTXCallbackBaseURL),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &YTX{c: c}, nil
+}
+
+// callbackURLs are the callback URLs of every kind: relative (the bare
+// kind) when base is empty, else absolute under base.
+func callbackURLs(base string) yuntongxun.CallbackURLs {
+	u := func(kind string) string { return contract.CallbackURL(base, kind) }
+	return yuntongxun.CallbackURLs{
+		Created:   u(contract.KindCreated),
+		Invite:    u(contract.KindInvite),
+		Joined:    u(contract.KindJoined),
+		Quit:      u(contract.KindQuit),
+		Deleted:   u(contract.KindDeleted),
+		Dismissed: u(contract.KindDismissed),
+		Media:     u(contract.KindMedia),
+	}
 }
 
 func (y *YTX) CreateConf(ctx context.Context, maxMember int) (string, error) {
@@ -111,13 +127,13 @@ func (y *YTX) ConfStopRecord(ctx context.Context, confID string) error {
 	return y.c.ConfStopRecord(ctx, confID)
 }
 
-// platformNotFoundCodes are the statusCodes meaning "no such conference"
-// (2013-03-22 list: 110128 bad conference id).
-var platformNotFoundCodes = map[string]bool{yuntongxun.CodeBadConfID: true}
-
 // platformError turns a platform failure into the contract error the caller
-// sees: a statusCode answer → platform_error with the code in error.data, a
-// transport failure → platform_unavailable, the caller's deadline → timeout.
+// sees. A statusCode answer is classified (yuntongxun.Classify, both code
+// generations): an internal error or the concurrency limit →
+// platform_unavailable (retryable), a full conference → limit_exceeded,
+// anything else → platform_error; each carries the code in error.data. A
+// transport failure → platform_unavailable, the caller's deadline →
+// timeout.
 func platformError(err error) *contract.Error {
 	if err == nil {
 		return nil
@@ -127,7 +143,14 @@ func platformError(err error) *contract.Error {
 	}
 	var se *yuntongxun.StatusError
 	if errors.As(err, &se) {
-		return contract.Errorf(contract.CodePlatform, "platform refused %s: %s %s", se.Command, se.StatusCode, se.StatusMsg).
+		code := contract.CodePlatform
+		switch statusClass(se) {
+		case yuntongxun.ClassBusy:
+			code = contract.CodePlatformDown
+		case yuntongxun.ClassConfFull:
+			code = contract.CodeLimit
+		}
+		return contract.Errorf(code, "platform refused %s: %s %s", se.Command, se.StatusCode, se.StatusMsg).
 			WithData(contract.PlatformErrorData{StatusCode: se.StatusCode, StatusMsg: se.StatusMsg})
 	}
 	if errors.Is(err, yuntongxun.ErrInvalidArgument) {
@@ -144,10 +167,35 @@ func platformError(err error) *contract.Error {
 }
 
 // isPlatformNotFound reports whether err says the platform does not know
-// the conference.
+// the conference (in either code generation).
 func isPlatformNotFound(err error) bool {
+	return platformClass(err) == yuntongxun.ClassConfNotFound
+}
+
+// isPlatformCallNotFound reports whether err says the call is not in the
+// conference (QuitConf of a callid the platform does not have there).
+func isPlatformCallNotFound(err error) bool {
+	return platformClass(err) == yuntongxun.ClassCallNotFound
+}
+
+// platformClass is the class of err's statusCode, ClassRefused when err
+// is not a statusCode answer.
+func platformClass(err error) yuntongxun.Class {
 	var se *yuntongxun.StatusError
-	return errors.As(err, &se) && platformNotFoundCodes[se.StatusCode]
+	if !errors.As(err, &se) {
+		return yuntongxun.ClassRefused
+	}
+	return statusClass(se)
+}
+
+// statusClass is the class the client gave se (Classify, or the codes
+// configured in YTX_STATUS_CLASSES); for an error built without one, the
+// built-in classification.
+func statusClass(se *yuntongxun.StatusError) yuntongxun.Class {
+	if se.Class != yuntongxun.ClassRefused {
+		return se.Class
+	}
+	return yuntongxun.Classify(se.StatusCode)
 }
 
 // ambiguous reports whether the platform may have executed a command that

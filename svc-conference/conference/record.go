@@ -26,7 +26,7 @@ type record struct {
 // member is one call of a conference.
 type member struct {
 	Number   string    `json:"number"`
-	State    string    `json:"state"` // contract.MemberRinging/Joined/Left/Failed
+	State    string    `json:"state"` // contract.Member*: member.go
 	Result   int       `json:"result,omitempty"`
 	Muted    bool      `json:"muted,omitempty"`
 	Invited  time.Time `json:"invited,omitzero"`
@@ -35,12 +35,7 @@ type member struct {
 	MediaSeq uint64    `json:"media_seq,omitempty"` // seq of the last mute/unmute event applied
 }
 
-// terminal reports whether a member state never changes again.
-func terminal(state string) bool {
-	return state == contract.MemberLeft || state == contract.MemberFailed
-}
-
-// live counts members that are ringing or joined.
+// live counts members that are invited, ringing or joined.
 func (r *record) live() int {
 	n := 0
 	for _, m := range r.Members {

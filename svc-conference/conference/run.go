@@ -16,8 +16,13 @@ import (
 // Run is the svc-conference process: parse flags and environment, connect
 // to NATS, start the service and its ops listener, and return when ctx
 // ends (nil) or the service stops on its own (an error, so the process
-// exits non-zero and its supervisor restarts it).
+// exits non-zero and its supervisor restarts it). With the first argument
+// "readiness" it runs the operator's readiness check instead
+// (readiness.go) and returns.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "readiness" {
+		return runReadiness(ctx, args[1:], getenv, stdout)
+	}
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
@@ -46,6 +51,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		p.Close()
 		return fmt.Errorf("platform client: %w", err)
+	}
+	if cfg.YTXInsecureSkipVerify {
+		log.Warn().Str("url", cfg.YTXBaseURL).Msg("the platform's TLS certificate is NOT verified (ytx-insecure-skip-verify): anyone on the path can read and forge platform traffic; never use this in production")
 	}
 	s, err := New(cfg, nc.Conn, pl, log)
 	if err != nil {

@@ -71,7 +71,7 @@ func TestLifecycle(t *testing.T) {
 	if c.Owner != "alice" || c.MaxMember != 5 || len(c.Members) != 3 || c.State != contract.StateWaiting {
 		t.Fatalf("conference %+v", c)
 	}
-	if m, ok := findMember(c, callB); !ok || m.Number != "13912345678" || m.State != contract.MemberRinging || m.Invited == "" {
+	if m, ok := findMember(c, callB); !ok || m.Number != "13912345678" || m.State != contract.MemberInvited || m.Invited == "" {
 		t.Fatalf("member B %+v", m)
 	}
 	if calls := e.sim.Calls(); len(calls) != 3 {

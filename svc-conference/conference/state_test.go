@@ -43,7 +43,7 @@ func TestTwoInstancesConcurrentInvites(t *testing.T) {
 	c := e.getConf("alice", confID)
 	for i, id := range calls {
 		m, ok := findMember(c, id)
-		want := contract.MemberRinging
+		want := contract.MemberInvited
 		if i%2 == 0 {
 			want = contract.MemberJoined
 		}

@@ -43,19 +43,23 @@ function resetConf(id) {
   store.set(KEY_CONF, id);
 }
 
-const rank = { ringing: 1, joined: 2, left: 3, failed: 3 };
+// Member states only move forward (svc-conference/conference/member.go):
+// invited → ringing → joined → left, or → failed.
+const rank = { invited: 0, ringing: 1, joined: 2, left: 3, failed: 3 };
 const confRank = { none: 0, waiting: 1, active: 2, ending: 3, ended: 4 };
 
 /** upsert merges m into the member list; a finished call never comes back to life. */
 function upsert(m) {
   const old = conf.members.get(m.callid);
   if (!old) {
-    conf.members.set(m.callid, { number: "", state: "ringing", muted: false, ...m });
+    conf.members.set(m.callid, { number: "", state: "invited", muted: false, ...m });
     return;
   }
   const next = { ...old };
   for (const [k, v] of Object.entries(m)) if (v !== undefined && v !== "" && k !== "state") next[k] = v;
-  if (m.state && (rank[m.state] || 0) >= (rank[old.state] || 0) && rank[old.state] !== 3) next.state = m.state;
+  // A failure never overrides a join: only a quit ends a member who was in.
+  const stale = m.state === "failed" && old.state === "joined";
+  if (m.state && !stale && (rank[m.state] || 0) >= (rank[old.state] || 0) && rank[old.state] !== 3) next.state = m.state;
   conf.members.set(m.callid, next);
 }
 
@@ -68,8 +72,12 @@ function apply(method, p) {
       if (conf.state === "none") conf.state = "waiting";
       break;
     case "OnConfInviteJoin": {
-      const ok = Number(p.result) === 0;
-      upsert({ callid: p.callid, number: p.number, state: ok ? "joined" : "failed", jointime: ok ? p.jointime : "", result: Number(p.result) });
+      // Joined only on an explicit result 0; result -1 (outcome "pending")
+      // means the platform reported on the call without saying how it went.
+      const r = p.result === undefined || p.result === null || p.result === "" ? -1 : Number(p.result);
+      const ok = r === 0;
+      const state = ok ? "joined" : r < 0 ? "ringing" : "failed";
+      upsert({ callid: p.callid, number: p.number, state, jointime: ok ? p.jointime : "", result: r < 0 ? undefined : r });
       if (ok && conf.state === "waiting") conf.state = "active";
       announce(conf.members.get(p.callid));
       break;
@@ -117,7 +125,7 @@ function end(when) {
   // browser's clock, which may be in another time zone.
   notice(() => (conf.endedAt ? t.conf.endedAt(fmtTime(conf.endedAt)) : t.conf.endedNow));
   for (const m of conf.members.values()) {
-    if (m.state === "ringing" || m.state === "joined") m.state = "left";
+    if (m.state === "invited" || m.state === "ringing" || m.state === "joined") m.state = "left";
   }
 }
 
@@ -206,7 +214,7 @@ async function invite(text) {
           { resend: true },
         );
         sent++;
-        if (conf.id === id) upsert({ callid, number, state: "ringing", invitetime: nowStamp() });
+        if (conf.id === id) upsert({ callid, number, state: "invited", invitetime: nowStamp() });
         render();
       } catch (e) {
         failures.push(() => t.invite.failedFor(number, errorText(t, e)));
@@ -415,7 +423,7 @@ function memberRow(m, online) {
     b.disabled = !online;
     acts.append(b);
   }
-  if (live && (m.state === "joined" || m.state === "ringing")) {
+  if (live && (m.state === "joined" || m.state === "ringing" || m.state === "invited")) {
     const b = button("member-hangup", t.members.hangup, t.members.hangupOf(m.number), () => hangup(m), "small danger");
     b.disabled = !online;
     acts.append(b);
