@@ -11,6 +11,8 @@ require (
 
 require confapplet/pkg v0.0.0
 
+require golang.org/x/text v0.43.0 // indirect
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

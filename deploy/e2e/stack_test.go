@@ -58,6 +58,9 @@ type stack struct {
 	// edgeReconnectWait, when set before newStack's edges connect, slows
 	// the edges' NATS reconnects (see TestNATSOutageEdgeReconnectsLate).
 	edgeReconnectWait time.Duration
+	// inviteWithoutResult, when set before newStack, makes the simulator
+	// send invitation results without "result" (ytxsim.Config).
+	inviteWithoutResult bool
 }
 
 func natsOpts(name string) []nats.Option {
@@ -116,6 +119,8 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 		RetryBackoff:  time.Second,
 		Retries:       5,
 		Logger:        log("ytxsim"),
+
+		InviteWithoutResult: st.inviteWithoutResult,
 	})
 	simHTTP := httptest.NewServer(st.sim)
 	t.Cleanup(simHTTP.Close)

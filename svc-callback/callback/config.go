@@ -26,7 +26,9 @@ type Config struct {
 	NATSURL, LogLevel     string // Run only: New takes a connection and a logger
 	EventsMaxAge          time.Duration
 	EventsReplicas        int
-	EventsDuplicateWindow time.Duration
+	EventsDuplicateWindow time.Duration // also the raw stream's
+	RawMaxAge             time.Duration // raw.go
+	RawMaxBytes           int64         // -1: no bound
 	PublishTimeout        time.Duration
 	ShutdownTimeout       time.Duration // Run only
 	SeqCacheSize          int
@@ -41,6 +43,8 @@ const (
 	DefaultTimeZone        = "Asia/Shanghai"
 	DefaultNATSURL         = "nats://127.0.0.1:4222"
 	DefaultEventsMaxAge    = 7 * 24 * time.Hour
+	DefaultRawMaxAge       = 30 * 24 * time.Hour
+	DefaultRawMaxBytes     = 1 << 30
 	DefaultEventsReplicas  = 1
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultPublishTimeout  = 5 * time.Second
@@ -60,6 +64,8 @@ func DefaultConfig() Config {
 		EventsMaxAge:          DefaultEventsMaxAge,
 		EventsReplicas:        DefaultEventsReplicas,
 		EventsDuplicateWindow: DefaultDuplicateWindow,
+		RawMaxAge:             DefaultRawMaxAge,
+		RawMaxBytes:           DefaultRawMaxBytes,
 		PublishTimeout:        DefaultPublishTimeout,
 		ShutdownTimeout:       DefaultShutdownTimeout,
 		SeqCacheSize:          DefaultSeqCacheSize,
@@ -96,6 +102,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = d.PublishTimeout
+	}
+	if c.RawMaxAge == 0 {
+		c.RawMaxAge = d.RawMaxAge
+	}
+	if c.RawMaxBytes == 0 {
+		c.RawMaxBytes = d.RawMaxBytes
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
@@ -138,6 +150,12 @@ func (c Config) Validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, errors.New("publish timeout must be > 0"))
+	}
+	if c.RawMaxAge < time.Hour {
+		errs = append(errs, fmt.Errorf("raw max age %s is below 1h", c.RawMaxAge))
+	}
+	if c.RawMaxBytes != -1 && c.RawMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("raw max bytes %d: use -1 for no bound, or at least 1 MiB", c.RawMaxBytes))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be > 0"))
@@ -229,6 +247,8 @@ func (c *Config) declare(f *svc.Flags, o *options) {
 	f.Duration(&c.EventsMaxAge, "events-max-age", "how long `CONF_EVENTS` keeps events (replay window for reconnecting browsers)")
 	f.Int(&c.EventsReplicas, "events-replicas", "replicas of `CONF_EVENTS` (3 in a cluster)")
 	f.Duration(&c.EventsDuplicateWindow, "events-duplicate-window", "JetStream de-duplication window for platform retries")
+	f.Duration(&c.RawMaxAge, "raw-max-age", "how long `CALLBACK_RAW` keeps every callback as received (so how long one not understood can be re-processed)")
+	f.Int64(&c.RawMaxBytes, "raw-max-bytes", "size bound of `CALLBACK_RAW`, oldest callbacks dropped first; `-1` = none. Must fit the NATS server's `max_file_store`")
 	f.Duration(&c.PublishTimeout, "publish-timeout", "bound on storing one callback; past it → 503")
 	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "hard cap of the whole shutdown (callbacks in flight, NATS drain)")
 	f.Int(&c.SeqCacheSize, "seq-cache-size", "conferences whose latest event (seq, stream seq, key) the process remembers (about 250 bytes each), so a callback is stored with one NATS round trip instead of two (LRU; `-1` disables: every callback reads the last event first)")

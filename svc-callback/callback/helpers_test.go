@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -172,3 +173,31 @@ func xmlBody(root string, fields ...string) string {
 	b.WriteString(`</` + root + `>`)
 	return b.String()
 }
+
+// rawCounts is how many raw callbacks and unparsed markers the raw stream
+// holds.
+func (e *env) rawCounts() (raw, marked uint64) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, RawStream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for subj, n := range info.State.Subjects {
+		if strings.HasPrefix(subj, rawSubjectPrefix) {
+			raw += n
+		} else {
+			marked += n
+		}
+	}
+	return raw, marked
+}
+
+func ioNop(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+func urlEscape(s string) string { return url.QueryEscape(s) }

@@ -130,7 +130,7 @@ func TestDuplicateAfterCacheHit(t *testing.T) {
 	j1 := xmlBody("Request", "confid", "8301", "callid", callA, "jointime", "20261128103000")
 	j2 := xmlBody("Request", "confid", "8301", "callid", callB, "jointime", "20261128103001")
 	for i, b := range []string{j1, j2, j2, j1, j2} {
-		if code, body := in.post(t, testSecret, "joined", "text/plain", b); code != http.StatusOK || body != Ack {
+		if code, body := in.post(t, testSecret, "joined", "text/plain", b); code != http.StatusOK || body != EmptyResponse {
 			t.Fatalf("step %d: %d %q", i, code, body)
 		}
 	}

@@ -9,12 +9,13 @@ import (
 const (
 	outcomePublished   = "published"   // stored, 200
 	outcomeDuplicate   = "duplicate"   // a retry of a stored event, 200
-	outcomeBadRequest  = "bad_request" // body not understood, 400
+	outcomeBadRequest  = "bad_request" // body unreadable, 400
+	outcomeUnparsed    = "unparsed"    // kept raw but not understood, 200 (svc-callback reprocess)
 	outcomeTooLarge    = "too_large"   // body over the limit, 413
 	outcomeUnavailable = "unavailable" // NATS/JetStream failed, 503
 	outcomeNotFound    = "not_found"   // wrong secret or unknown kind, 404
 	outcomeDenied      = "denied"      // source address not allowed, 403
-	outcomeBadMethod   = "bad_method"  // not POST, 405
+	outcomeBadMethod   = "bad_method"  // not GET or POST, 405
 )
 
 // kindUnknown labels callbacks whose kind is not (yet) known to be valid,

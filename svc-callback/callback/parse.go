@@ -31,9 +31,10 @@ func badBody(format string, a ...any) error {
 
 // parseBody understands the three encodings the platform (or its documented
 // variants) uses, whatever the Content-Type says:
-//   - XML whose root element is "request" in any letter case (the platform
-//     sends text/plain; application/xml works the same);
-//   - a JSON object, optionally wrapped as {"request": {...}};
+//   - XML with any root element ("request" in the one verified push; the
+//     platform sends text/plain; application/xml works the same);
+//   - a JSON object, optionally wrapped in one object of any name
+//     ({"request": {...}});
 //   - a form-encoded body (a=1&b=2).
 //
 // The first non-blank byte decides: '<' is XML, '{' is JSON, anything else
@@ -94,9 +95,6 @@ func parseXML(body []byte) (fields, error) {
 				if rootDone || rootSeen {
 					return nil, badBody("xml: more than one root element")
 				}
-				if !strings.EqualFold(t.Name.Local, "request") {
-					return nil, badBody("xml: root element is %q, want request", t.Name.Local)
-				}
 				rootSeen = true
 			case depth == 2:
 				cur, skip = t.Name.Local, false
@@ -122,6 +120,7 @@ func parseXML(body []byte) (fields, error) {
 				return nil, badBody("xml: text outside the root element")
 			}
 		case xml.Directive:
+			// No DOCTYPE means no entity definitions: nothing can expand.
 			return nil, badBody("xml: directives (DOCTYPE) are not accepted")
 		}
 	}
@@ -142,8 +141,8 @@ func parseJSON(body []byte) (fields, error) {
 		return nil, badBody("json: data after the object")
 	}
 	if len(obj) == 1 {
-		for k, v := range obj {
-			if inner, ok := v.(map[string]any); ok && strings.EqualFold(k, "request") {
+		for _, v := range obj {
+			if inner, ok := v.(map[string]any); ok {
 				obj = inner
 			}
 		}
@@ -246,13 +245,11 @@ func buildEvent(kind string, f fields, loc *time.Location, received time.Time) (
 		if !ok || v == "" {
 			continue
 		}
-		if len(v) != len(contract.TimeLayout) || strings.Trim(v, "0123456789") != "" {
-			return nil, badBody("%s %q is not yyyyMMddHHmmss", name, v)
-		}
-		if _, err := time.ParseInLocation(contract.TimeLayout, v, loc); err != nil {
+		t, err := eventTime(v, loc)
+		if err != nil {
 			return nil, badBody("%s %q: %v", name, v, err)
 		}
-		ev.Time = v
+		ev.Time = t
 		break
 	}
 	if kind == contract.KindMedia {
@@ -349,4 +346,25 @@ func truncate(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n]) + "…(truncated)"
+}
+
+// dashedLayout is the other time format seen in the platform's pushes.
+const dashedLayout = "2006-01-02 15:04:05"
+
+// eventTime checks a platform time in either format (yyyyMMddHHmmss or
+// yyyy-MM-dd HH:mm:ss) and returns it as yyyyMMddHHmmss, the format of
+// every event.
+func eventTime(v string, loc *time.Location) (string, error) {
+	layout := contract.TimeLayout
+	if len(v) == len(dashedLayout) {
+		layout = dashedLayout
+	}
+	if len(v) != len(layout) || strings.Trim(v, "0123456789- :") != "" {
+		return "", errors.New("not yyyyMMddHHmmss or yyyy-MM-dd HH:mm:ss")
+	}
+	t, err := time.ParseInLocation(layout, v, loc)
+	if err != nil {
+		return "", err
+	}
+	return t.Format(contract.TimeLayout), nil
 }

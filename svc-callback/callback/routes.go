@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,42 +15,58 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Ack is the answer to every stored callback: the acknowledgement the
-// platform documents for its status pushes (with a lowercase
-// "statuscode"). It is a <Response> document, so an IVR interpreter reads it
-// as a command document with nothing to do, like the empty command
-// <Response></Response>, which no document of the platform confirms. Our conferences
-// are driven by REST, so no callback needs an IVR command in its answer.
-const Ack = `<?xml version="1.0" encoding="UTF-8"?><Response><statuscode>000000</statuscode></Response>`
+// ProbeAnswer is the body of GET /yt/<secret>/ (the notification address).
+const ProbeAnswer = "confapplet svc-callback: notification address ok\n"
 
 // rawLogLimit bounds the raw body quoted in a "bad callback" log line.
 const rawLogLimit = 1024
 
 // routes is the whole HTTP surface of svc-callback:
 //
-//	POST /yt/{secret}/{kind}   a platform callback; kind ∈ contract.CallbackKinds
-//	GET  /healthz              the process is up
-//	GET  /readyz               NATS connected and the events stream reachable
+//	POST /yt/{secret}/…/{kind}  a platform callback; kind ∈ contract.CallbackKinds (address.go)
+//	GET  /yt/{secret}/          the readiness check's probe
+//	GET  /healthz               the process is up
+//	GET  /readyz                NATS connected, the events and raw streams reachable
 //
-// /metrics is on the ops listener only (OpsHandler).
+// /metrics is on the ops listener only (OpsHandler). /yt/ is dispatched
+// before the mux: the mux would answer a path with "//" (how some joining
+// rules build the callback address) with a redirect, which a platform that
+// does not follow redirects would lose.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/yt/", s.handleCallback())
 	s.ops().Probes(mux)
-	return mux
+	cb := s.handleCallback()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/yt/") {
+			cb.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // OpsHandler serves /healthz, /readyz and /metrics (the ops listener).
 func (s *Server) OpsHandler() http.Handler { return s.ops().Handler() }
 
 func (s *Server) ops() svc.Ops {
-	return svc.Ops{Ready: s.pub.reachable, Registry: s.metrics.reg}
+	return svc.Ops{Ready: s.ready, Registry: s.metrics.reg}
 }
 
-// handleCallback serves /yt/{secret}/{kind}. Order of checks: source
-// address (403), secret and kind (404, the same answer as any unknown
-// path), method (405), body size (413), body (400), store (503), then 200
-// with Ack.
+// ready: without the events stream no event is stored, without the raw
+// stream no callback is kept; either way every callback gets 503.
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.pub.reachable(ctx); err != nil {
+		return err
+	}
+	return s.raw.reachable(ctx)
+}
+
+// handleCallback serves /yt/{secret}/…/{kind}. Order of checks: source
+// address (403), secret (404, the same answer as any unknown path), method
+// (405; GET and POST are taken), body size (413), keep the raw callback
+// (503), parse (not understood: marked, counted, logged and answered 200),
+// store the event (503), then 200 with replyFor's answer. With the right
+// secret, a path naming no kind is kept like any other (otherKind).
 func (s *Server) handleCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The request's logger (remote, kind, conf_id, call_id) is built only
@@ -76,18 +91,33 @@ func (s *Server) handleCallback() http.Handler {
 			http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
 			return
 		}
-		secret, k, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/yt/"), "/")
+		secret, k, ok := callbackPath(r.URL.Path)
 		secretOK := s.secretOK(secret)
-		if !ok || !secretOK || !slices.Contains(contract.CallbackKinds, k) {
+		if secretOK && r.Method == http.MethodGet && strings.Trim(pathAfterSecret(r.URL.Path, secret), "/") == "" {
+			// The notification address itself: the readiness check's
+			// probe (svc-conference readiness). It proves the public
+			// address reaches this service with the right secret, and
+			// stores nothing.
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, ProbeAnswer)
+			return
+		}
+		if !secretOK {
 			s.count(kindUnknown, outcomeNotFound)
 			log().Warn().Bool("secret_ok", secretOK).Str("kind", truncate([]byte(k), 32)).Msg("callback on an unknown path")
 			http.NotFound(w, r)
 			return
 		}
 		kind = k
-		if r.Method != http.MethodPost {
+		if !ok {
+			// The right secret on a path we do not route (a notification
+			// we did not expect: dtmfreport, alarmclock, …): kept like
+			// any other, and re-processable once a route knows it.
+			kind = otherKind
+		}
+		if r.Method != http.MethodPost && r.Method != http.MethodGet {
 			s.count(kind, outcomeBadMethod)
-			w.Header().Set("Allow", http.MethodPost)
+			w.Header().Set("Allow", "GET, POST")
 			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 			return
 		}
@@ -96,19 +126,24 @@ func (s *Server) handleCallback() http.Handler {
 		if !ok {
 			return
 		}
-		f, err := parseBody(body)
-		if err == nil {
-			ev, err = buildEvent(kind, f, s.loc, received)
-		}
+		// The platform hanging up must not abandon a store half-way; the
+		// work is bounded by PublishTimeout instead.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
+		defer cancel()
+		// Kept as received before anything can reject it (raw.go).
+		rawSeq, err := s.raw.keep(ctx, kind, pathAfterSecret(r.URL.Path, secret), r, body, received)
 		if err != nil {
-			ev = nil
-			s.count(kind, outcomeBadRequest)
-			log().Warn().Err(err).Str("content_type", r.Header.Get("Content-Type")).
-				Str("raw", truncate(body, rawLogLimit)).Msg("callback not understood; not published")
-			http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
+			s.unavailable(w, kind, log, err, "callback not kept")
 			return
 		}
-		s.store(w, r, kind, ev, log)
+		var f fields
+		ev, f, err = s.parse(kind, r.URL.RawQuery, r.Header.Get("Content-Type"), body, received)
+		if err != nil {
+			ev = nil
+			s.notUnderstood(ctx, w, r, kind, rawSeq, body, err, log)
+			return
+		}
+		s.store(ctx, w, r, kind, ev, f, log)
 	})
 }
 
@@ -122,7 +157,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, kind string, l
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		s.count(kind, outcomeTooLarge)
-		log().Warn().Int64("limit", s.cfg.MaxBody).Str("raw", truncate(body, rawLogLimit)).Msg("callback body too large")
+		log().Warn().Int64("limit", s.cfg.MaxBody).Str("raw", maskNumbers(truncate(body, rawLogLimit))).Msg("callback body too large")
 		http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
 		return nil, false
 	}
@@ -132,21 +167,35 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, kind string, l
 	return nil, false
 }
 
-// store publishes ev and answers: Ack once JetStream has it (or had it
-// already), 503 with Retry-After otherwise, so the platform retries.
-func (s *Server) store(w http.ResponseWriter, r *http.Request, kind string, ev *contract.Event, log func() *zerolog.Logger) {
-	// The platform hanging up must not abandon a publish half-way; the
-	// work is bounded by PublishTimeout instead.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
-	defer cancel()
+// notUnderstood marks the kept callback rawSeq as not understood and
+// answers it like any other, so the platform does not give up on us;
+// `svc-callback reprocess` turns it into its event once the parser
+// understands it. If the marker cannot be written, 503: the platform's
+// retry tries again.
+func (s *Server) notUnderstood(ctx context.Context, w http.ResponseWriter, r *http.Request, kind string, rawSeq uint64, body []byte, reason error, log func() *zerolog.Logger) {
+	if err := s.raw.markUnparsed(ctx, kind, rawSeq, reason); err != nil {
+		s.unavailable(w, kind, log, err, "unparsed callback not marked")
+		return
+	}
+	s.count(kind, outcomeUnparsed)
+	// The reason may quote a field (a number): masked too.
+	log().Warn().Str("error", maskNumbers(reason.Error())).Uint64("raw_seq", rawSeq).Str("method", r.Method).
+		Str("content_type", r.Header.Get("Content-Type")).
+		Str("query", maskNumbers(r.URL.RawQuery)).
+		Str("raw", maskNumbers(truncate(body, rawLogLimit))).
+		Msg("callback not understood; kept for svc-callback reprocess")
+	w.Header()["Content-Type"] = ackContentType
+	_, _ = io.WriteString(w, replyFor(nil))
+}
+
+// store publishes ev and answers: replyFor(f) once JetStream has it (or had
+// it already), 503 with Retry-After otherwise, so the platform retries.
+func (s *Server) store(ctx context.Context, w http.ResponseWriter, r *http.Request, kind string, ev *contract.Event, f fields, log func() *zerolog.Logger) {
 	start := time.Now()
 	res, err := s.pub.publish(ctx, ev, identify(ev))
 	s.metrics.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
-		s.count(kind, outcomeUnavailable)
-		log().Error().Err(err).Msg("callback not stored; answering 503 so the platform retries")
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		s.unavailable(w, kind, log, err, "callback not stored")
 		return
 	}
 	if res.Duplicate {
@@ -161,7 +210,23 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, kind string, ev *
 		Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
 		Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
 	w.Header()["Content-Type"] = ackContentType
-	_, _ = io.WriteString(w, Ack)
+	_, _ = io.WriteString(w, replyFor(f))
+}
+
+// unavailable answers 503: the platform retries what we could not keep or
+// store.
+func (s *Server) unavailable(w http.ResponseWriter, kind string, log func() *zerolog.Logger, err error, what string) {
+	s.count(kind, outcomeUnavailable)
+	log().Error().Err(err).Msg(what + "; answering 503 so the platform retries")
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+}
+
+// pathAfterSecret is what follows the secret in a callback path (the
+// secret itself is never stored).
+func pathAfterSecret(path, secret string) string {
+	rest := strings.TrimLeft(strings.TrimPrefix(path, "/yt/"), "/")
+	return strings.TrimPrefix(rest, secret)
 }
 
 // ackContentType is the Content-Type of the 200 answer (shared, never

@@ -128,7 +128,7 @@ func TestRun(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(b) != Ack {
+	if resp.StatusCode != http.StatusOK || string(b) != EmptyResponse {
 		t.Fatalf("callback: %d %q", resp.StatusCode, b)
 	}
 	if err := Run(context.Background(), []string{"-healthcheck", "-addr", addr}, mapEnv(nil), io.Discard); err != nil {

@@ -19,9 +19,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
 	"confapplet/pkg/streams"
 	"confapplet/pkg/svc"
@@ -35,11 +37,16 @@ import (
 // Server is one svc-callback instance. Any number of instances may share a
 // NATS system: sequences stay dense and ordered.
 type Server struct {
-	cfg     Config
-	log     zerolog.Logger
-	loc     *time.Location
-	secret  []byte
-	pub     *publisher
+	cfg    Config
+	log    zerolog.Logger
+	loc    *time.Location
+	secret []byte
+	pub    *publisher
+	raw    *rawStore
+	// parse turns a stored callback into its event (parseRequest and
+	// buildEvent); a field so that a test can run an instance with a
+	// "buggy" parser and re-process its callbacks with the fixed one.
+	parse   func(kind, query, contentType string, body []byte, received time.Time) (*contract.Event, fields, error)
 	metrics *metrics
 	handler http.Handler
 	now     func() time.Time
@@ -86,13 +93,37 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		reads:     s.metrics.reads.Inc,
 		cache:     newLastCache(cfg.SeqCacheSize, cfg.SeqCacheTTL),
 	}
+	s.raw = &rawStore{js: js, cfg: RawConfig{
+		Replicas:   cfg.EventsReplicas,
+		MaxAge:     cfg.RawMaxAge,
+		MaxBytes:   cfg.RawMaxBytes,
+		Duplicates: cfg.EventsDuplicateWindow,
+	}}
+	s.parse = s.parseCallback
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.PublishTimeout)
 	defer cancel()
+	if _, err := s.raw.ensure(ctx); err != nil {
+		log.Warn().Err(err).Msg("raw stream not ensured yet; will retry on the first callback")
+	}
 	if _, err := s.pub.ensure(ctx); err != nil {
 		log.Warn().Err(err).Msg("events stream not ensured yet; will retry on the first callback")
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// parseCallback is the parser: the fields of the body and query, checked
+// and turned into the event of kind.
+func (s *Server) parseCallback(kind, query, contentType string, body []byte, received time.Time) (*contract.Event, fields, error) {
+	if !slices.Contains(contract.CallbackKinds, kind) {
+		return nil, nil, badBody("the path names no callback kind")
+	}
+	f, err := parseRequest(query, contentType, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := buildEvent(kind, f, s.loc, received)
+	return ev, f, err
 }
 
 // Handler serves the callback routes and /healthz, /readyz (the public
@@ -138,8 +169,12 @@ func (s *Server) sourceOK(r *http.Request) bool {
 // Run is the svc-callback binary: it reads flags (args) and environment
 // (getenv), connects to NATS, serves HTTP until ctx ends, then shuts down
 // in stages within ShutdownTimeout. With -healthcheck it only GETs /healthz
-// and returns.
+// and returns; with the first argument "reprocess" it re-processes the
+// callbacks not understood (reprocess.go) and returns.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "reprocess" {
+		return runReprocess(ctx, args[1:], getenv, stdout)
+	}
 	cfg, opt, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err

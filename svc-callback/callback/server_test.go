@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +66,7 @@ func TestBodyVariantsAreStored(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			code, body := in.post(t, testSecret, v.kind, v.ctype, v.body)
-			if code != http.StatusOK || body != Ack {
+			if code != http.StatusOK || body != EmptyResponse {
 				t.Fatalf("got %d %q, want 200 with the ack", code, body)
 			}
 			got := e.events(v.want.ConfID)
@@ -95,16 +96,16 @@ func istr(p *int) string {
 	return fmt.Sprint(*p)
 }
 
-// Bodies that cannot be understood get 400, a log line quoting the raw
-// body, and nothing is published.
-func TestBadBodiesAre400AndNeverPublished(t *testing.T) {
+// Bodies that cannot be understood are kept raw and marked, answered 200
+// (so the platform does not give up), counted, logged with the raw body,
+// and no event is published.
+func TestBadBodiesAreKeptAndNeverPublished(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(nil)
 	bad := []struct{ name, kind, body string }{
 		{"empty", "created", ""},
 		{"blank", "created", "  \n "},
 		{"garbage", "created", "%%%not a body"},
-		{"xml wrong root", "created", xmlBody("Response", "confid", "1001", "createtime", "20261128103000")},
 		{"xml unclosed", "created", `<Request><confid>1001</confid>`},
 		{"xml two roots", "created", xmlBody("Request", "confid", "1001") + xmlBody("Request", "confid", "1001")},
 		{"xml doctype", "created", `<!DOCTYPE x [<!ENTITY a "b">]>` + xmlBody("Request", "confid", "1001")},
@@ -133,9 +134,9 @@ func TestBadBodiesAre400AndNeverPublished(t *testing.T) {
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
-			code, _ := in.post(t, testSecret, b.kind, "text/plain", b.body)
-			if code != http.StatusBadRequest {
-				t.Fatalf("got %d, want 400", code)
+			code, body := in.post(t, testSecret, b.kind, "text/plain", b.body)
+			if code != http.StatusOK || body != EmptyResponse {
+				t.Fatalf("got %d %q, want 200 with the empty response", code, body)
 			}
 		})
 	}
@@ -143,11 +144,15 @@ func TestBadBodiesAre400AndNeverPublished(t *testing.T) {
 		t.Fatalf("bad bodies published %d events: %+v", len(got), got)
 	}
 	logs := in.logs.String()
-	if !strings.Contains(logs, `"raw":"%%%not a body"`) || !strings.Contains(logs, "not published") {
+	if !strings.Contains(logs, `"raw":"%%%not a body"`) || !strings.Contains(logs, "kept for svc-callback reprocess") {
 		t.Errorf("log lacks the raw body of a bad callback:\n%s", logs)
 	}
-	if n := in.outcome("created", outcomeBadRequest); n < 10 {
-		t.Errorf("bad_request metric = %v", n)
+	if n := in.outcome("created", outcomeUnparsed); n < 10 {
+		t.Errorf("unparsed metric = %v", n)
+	}
+	// Every one is in the raw stream, with its marker.
+	if raw, marked := e.rawCounts(); raw != uint64(len(bad)) || marked != uint64(len(bad)) {
+		t.Errorf("raw stream holds %d callbacks and %d markers, want %d of each", raw, marked, len(bad))
 	}
 }
 
@@ -168,9 +173,10 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-// A wrong secret or an unknown kind looks exactly like any unknown path,
-// and nothing is published.
-func TestWrongSecretOrKindIs404(t *testing.T) {
+// A wrong secret looks exactly like any unknown path, and nothing is
+// published; with the right secret, a path naming no kind is kept raw and
+// marked (answered 200), never published.
+func TestWrongSecretIs404UnknownKindIsKept(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(nil)
 	body := xmlBody("Request", "confid", "1001", "createtime", "20261128103000")
@@ -180,14 +186,23 @@ func TestWrongSecretOrKindIs404(t *testing.T) {
 		{testSecret + "x", "created"},
 		{strings.ToUpper(testSecret), "created"},
 		{"", "created"},
-		{testSecret, "unknown"},
-		{testSecret, "created/extra"},
-		{testSecret, ""},
 	} {
 		code, got := in.post(t, c.secret, c.kind, "text/plain", body)
 		if code != http.StatusNotFound || got != plain404 {
 			t.Errorf("secret %q kind %q: got %d %q, want 404 %q", c.secret, c.kind, code, got, plain404)
 		}
+	}
+	if raw, _ := e.rawCounts(); raw != 0 {
+		t.Errorf("%d callbacks with a wrong secret kept", raw)
+	}
+	for i, kind := range []string{"unknown", "created/extra", "", "alarmclock"} {
+		b := xmlBody("Request", "confid", "1001", "n", strconv.Itoa(i))
+		if code, got := in.post(t, testSecret, kind, "text/plain", b); code != http.StatusOK || got != EmptyResponse {
+			t.Errorf("right secret, kind %q: got %d %q, want 200 kept", kind, code, got)
+		}
+	}
+	if raw, marked := e.rawCounts(); raw != 4 || marked != 4 {
+		t.Errorf("unknown kinds: %d kept, %d marked; want 4 and 4", raw, marked)
 	}
 	if got := e.events(""); len(got) != 0 {
 		t.Fatalf("published %d events", len(got))
@@ -195,14 +210,15 @@ func TestWrongSecretOrKindIs404(t *testing.T) {
 	if strings.Contains(in.logs.String(), "wrong") && strings.Contains(in.logs.String(), testSecret) {
 		t.Errorf("a secret leaked into the logs")
 	}
-	// Right secret, wrong method: 405.
-	resp, err := in.http.Client().Get(in.http.URL + "/yt/" + testSecret + "/created")
+	// Right secret, wrong method: 405 (GET and POST are taken).
+	req, _ := http.NewRequest(http.MethodPut, in.http.URL+"/yt/"+testSecret+"/created", strings.NewReader(body))
+	resp, err := in.http.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
-		t.Errorf("GET: %d allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT: %d allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
 
@@ -254,7 +270,7 @@ func TestDuplicatesArePublishedOnce(t *testing.T) {
 		{in, "quit", quitA},     // same call, later state: a new event
 		{in, "quit", quitA},
 	} {
-		if code, body := step.in.post(t, testSecret, step.kind, "text/plain", step.body); code != http.StatusOK || body != Ack {
+		if code, body := step.in.post(t, testSecret, step.kind, "text/plain", step.body); code != http.StatusOK || body != EmptyResponse {
 			t.Fatalf("step %d: %d %q", i, code, body)
 		}
 	}
@@ -396,7 +412,7 @@ func TestNATSDownThenRetry(t *testing.T) {
 	_, e.js = e.ns.ConnectJS(t) // a fresh handle on the restarted server
 	testkit.Eventually(t, "readyz after restart", 20*time.Second, func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
 
-	if code, body := in.post(t, testSecret, "invite", "text/plain", join); code != http.StatusOK || body != Ack {
+	if code, body := in.post(t, testSecret, "invite", "text/plain", join); code != http.StatusOK || body != EmptyResponse {
 		t.Fatalf("retry after restart: %d %q", code, body)
 	}
 	if code, _ := in.post(t, testSecret, "invite", "text/plain", join); code != http.StatusOK {
