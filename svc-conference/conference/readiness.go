@@ -63,20 +63,44 @@ func runReadiness(ctx context.Context, args []string, getenv func(string) string
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-
-	failed := 0
-	report := func(ok bool, format string, a ...any) {
-		status := "OK  "
-		if !ok {
-			status, failed = "FAIL", failed+1
-		}
-		fmt.Fprintf(stdout, "%s %s\n", status, fmt.Sprintf(format, a...))
+	r := &readiness{out: stdout}
+	if err := r.credentials(ctx, cfg); err != nil {
+		return err
 	}
-	warn := func(format string, a ...any) { fmt.Fprintf(stdout, "WARN %s\n", fmt.Sprintf(format, a...)) }
+	address, ok := r.callbackURLs(cfg, callbackURL)
+	if !ok {
+		return readinessResult(r.failed)
+	}
+	if err := r.callbackReachable(ctx, address); err != nil {
+		return err
+	}
+	return readinessResult(r.failed)
+}
 
-	// 1. Credentials.
+// readiness prints one line per check and counts the failed ones.
+type readiness struct {
+	out    io.Writer
+	failed int
+}
+
+func (r *readiness) report(ok bool, format string, a ...any) {
+	status := "OK  "
+	if !ok {
+		status, r.failed = "FAIL", r.failed+1
+	}
+	fmt.Fprintf(r.out, "%s %s\n", status, fmt.Sprintf(format, a...))
+}
+
+func (r *readiness) warn(format string, a ...any) {
+	fmt.Fprintf(r.out, "WARN %s\n", fmt.Sprintf(format, a...))
+}
+
+// credentials asks the platform about a conference that cannot exist: an
+// authenticated "not found" proves the credentials without creating or
+// billing anything.
+func (r *readiness) credentials(ctx context.Context, cfg Config) error {
 	if cfg.YTXInsecureSkipVerify {
-		warn("the platform's TLS certificate is not verified (ytx-insecure-skip-verify)")
+		r.warn("the platform's TLS certificate is not verified (ytx-insecure-skip-verify)")
 	}
 	p, err := NewYTX(cfg, nil)
 	if err != nil {
@@ -86,62 +110,70 @@ func runReadiness(ctx context.Context, args []string, getenv func(string) string
 	var se *yuntongxun.StatusError
 	switch {
 	case err == nil, isPlatformNotFound(err):
-		report(true, "credentials: %s accepted account %s and app %s (QueryConfState of a conference that does not exist)", cfg.YTXBaseURL, cfg.YTXAccountSID, cfg.YTXAppID)
+		r.report(true, "credentials: %s accepted account %s and app %s (QueryConfState of a conference that does not exist)", cfg.YTXBaseURL, cfg.YTXAccountSID, cfg.YTXAppID)
 	case errors.As(err, &se) && statusClass(se) == yuntongxun.ClassAuth:
-		report(false, "credentials: refused with %s %s: check YTX_ACCOUNT_SID, YTX_AUTH_TOKEN, YTX_APP_ID, the clock (timestamps older than 24 h are refused) and YTX_BASE_URL (sandbox apps only work on the sandbox)", se.StatusCode, se.StatusMsg)
+		r.report(false, "credentials: refused with %s %s: check YTX_ACCOUNT_SID, YTX_AUTH_TOKEN, YTX_APP_ID, the clock (timestamps older than 24 h are refused) and YTX_BASE_URL (sandbox apps only work on the sandbox)", se.StatusCode, se.StatusMsg)
 	case errors.As(err, &se):
 		// Not an authentication code: the request was authenticated, but
 		// "no such conference" has a code we do not know yet.
-		warn("credentials: probably accepted, but the answer %s %s is not a known \"no such conference\" code: note it in docs/yuntongxun.md", se.StatusCode, se.StatusMsg)
+		r.warn("credentials: probably accepted, but the answer %s %s is not a known \"no such conference\" code: note it in docs/yuntongxun.md", se.StatusCode, se.StatusMsg)
 	default:
-		report(false, "credentials: platform not reachable at %s: %v", cfg.YTXBaseURL, err)
+		r.report(false, "credentials: platform not reachable at %s: %v", cfg.YTXBaseURL, err)
 	}
+	return nil
+}
 
-	// 2. Callback URLs.
+// callbackURLs prints the console's notification address and the URL each
+// callback kind will arrive at; ok is false when the address is unusable.
+func (r *readiness) callbackURLs(cfg Config, callbackURL string) (address string, ok bool) {
 	if callbackURL == "" {
-		report(false, "callback URLs: give svc-callback's public notification address with -callback-url https://host/yt/<secret>/ (or CONF_CALLBACK_URL)")
-		return readinessResult(failed)
+		r.report(false, "callback URLs: give svc-callback's public notification address with -callback-url https://host/yt/<secret>/ (or CONF_CALLBACK_URL)")
+		return "", false
 	}
 	u, err := url.Parse(callbackURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.HasPrefix(u.Path, "/yt/") {
-		report(false, "callback URLs: %q is not an http(s) URL under /yt/<secret>", callbackURL)
-		return readinessResult(failed)
+		r.report(false, "callback URLs: %q is not an http(s) URL under /yt/<secret>", callbackURL)
+		return "", false
 	}
 	if u.Scheme != "https" {
-		warn("callback URLs: %s is not https: the secret in the path travels in clear text", u.Redacted())
+		r.warn("callback URLs: %s is not https: the secret in the path travels in clear text", u.Redacted())
 	}
-	address := strings.TrimRight(callbackURL, "/") + "/"
-	fmt.Fprintf(stdout, "INFO console notification address (IVR 通知地址): %s\n", address)
+	address = strings.TrimRight(callbackURL, "/") + "/"
+	fmt.Fprintf(r.out, "INFO console notification address (IVR 通知地址): %s\n", address)
 	for _, kind := range contract.CallbackKinds {
 		carried := contract.CallbackURL(cfg.YTXCallbackBaseURL, kind)
 		arrives := carried
 		if cfg.YTXCallbackBaseURL == "" {
 			arrives = address + carried
 		}
-		fmt.Fprintf(stdout, "INFO   %-9s commands carry %q → %s\n", kind, carried, arrives)
+		fmt.Fprintf(r.out, "INFO   %-9s commands carry %q → %s\n", kind, carried, arrives)
 	}
+	return address, true
+}
 
-	// 3. svc-callback at its public address.
+// callbackReachable checks that svc-callback answers at its public address
+// with this secret (a GET, which stores nothing).
+func (r *readiness) callbackReachable(ctx context.Context, address string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, address, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		report(false, "svc-callback: %s not reachable: %v", address, err)
-		return readinessResult(failed)
+		r.report(false, "svc-callback: %s not reachable: %v", address, err)
+		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusOK && strings.Contains(string(body), "confapplet svc-callback"):
-		report(true, "svc-callback: answers at %s with this secret", address)
+		r.report(true, "svc-callback: answers at %s with this secret", address)
 	case resp.StatusCode == http.StatusNotFound:
-		report(false, "svc-callback: %s answers 404: wrong secret (CALLBACK_SECRET) or not svc-callback behind this address", address)
+		r.report(false, "svc-callback: %s answers 404: wrong secret (CALLBACK_SECRET) or not svc-callback behind this address", address)
 	default:
-		report(false, "svc-callback: %s answers %d %q", address, resp.StatusCode, strings.TrimSpace(string(body)))
+		r.report(false, "svc-callback: %s answers %d %q", address, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
-	return readinessResult(failed)
+	return nil
 }
 
 func readinessResult(failed int) error {
