@@ -52,7 +52,7 @@ func TestClientAgainstRealStack(t *testing.T) {
 		return testkit.Receive(t, c.Notifications(), 20*time.Second, method, func(n client.Notification) bool { return n.Method == method })
 	}
 
-	a, err := client.Dial(ctx, st.edgeWS, "e2e-owner", client.WithReconnect())
+	a, err := client.Dial(ctx, st.edgeWS, "e2e-owner", withToken("e2e-owner"), client.WithReconnect())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestClientAgainstRealStack(t *testing.T) {
 		t.Fatalf("unknown method: %v", err)
 	}
 	// Another client may not act on it, nor watch it without the operator token.
-	o, err := client.Dial(ctx, st.edgeWS, "e2e-other")
+	o, err := client.Dial(ctx, st.edgeWS, "e2e-other", withToken("e2e-other"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestClientAgainstRealStack(t *testing.T) {
 
 	// A second connection with the same client id replaces the first
 	// (4000, no reconnect) and resumes after seq 1: it gets seq 2 and 3.
-	b, err := client.Dial(ctx, st.edgeWS, "e2e-owner", client.WithResume(map[string]uint64{conf: 1}))
+	b, err := client.Dial(ctx, st.edgeWS, "e2e-owner", withToken("e2e-owner"), client.WithResume(map[string]uint64{conf: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestClientReconnectsAcrossEdges(t *testing.T) {
 	var codes []int
 	codesc := make(chan int, 4)
 	release := make(chan struct{}) // holds the reconnect until the events are stored
-	a, err := client.Dial(ctx, st.edgeWS, "follow", client.WithURLs("ws"+edge2[len("http"):]),
+	a, err := client.Dial(ctx, st.edgeWS, "follow", withToken("follow"), client.WithURLs("ws"+edge2[len("http"):]),
 		client.WithReconnect(), client.WithBackoff(50*time.Millisecond, time.Second),
 		client.WithOnDisconnect(func(code int, err error) { codesc <- code; <-release }))
 	if err != nil {
@@ -217,7 +217,7 @@ func TestClientReconnectsAcrossEdges(t *testing.T) {
 
 	// Another client of the same conference (an operator) acts while the
 	// first one moves: the invitations' events must all reach it once.
-	op, err := client.Dial(ctx, "ws"+edge2[len("http"):], "operator-1", client.WithOperator(benchOperator))
+	op, err := client.Dial(ctx, "ws"+edge2[len("http"):], "operator-1", withToken("operator-1"), client.WithOperator(benchOperator))
 	if err != nil {
 		t.Fatal(err)
 	}

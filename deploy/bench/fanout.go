@@ -218,7 +218,7 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 func checkReplay(ctx context.Context, st *stack, confs []string, K int, idx []int) map[string]bool {
 	seen := map[string]bool{}
 	var mu sync.Mutex
-	c, err := client.Dial(ctx, st.edgeWS, "fanout-check", client.WithOperator(benchOperator), client.WithHandler(func(n client.Notification) {
+	c, err := client.Dial(ctx, st.edgeWS, "fanout-check", withToken("fanout-check"), client.WithOperator(benchOperator), client.WithHandler(func(n client.Notification) {
 		var p struct {
 			CallID string `json:"callid"`
 		}

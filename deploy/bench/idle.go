@@ -68,7 +68,8 @@ func idleStep(ctx context.Context, e *env, n int) (Result, error) {
 				r.sent.Add(1)
 				start := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				c, err := client.Dial(dctx, st.edgeWS, fmt.Sprintf("idle%d", i),
+				id := fmt.Sprintf("idle%d", i)
+				c, err := client.Dial(dctx, st.edgeWS, id, withToken(id),
 					client.WithDialer(dialer), client.WithKeepAlive(0, 0),
 					client.WithHandler(func(client.Notification) {}))
 				cancel()

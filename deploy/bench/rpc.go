@@ -29,7 +29,8 @@ func dialClients(ctx context.Context, url, prefix string, n, parallel int, opts 
 					return
 				}
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				c, err := client.Dial(dctx, url, fmt.Sprintf("%s%d", prefix, i), opts...)
+				id := fmt.Sprintf("%s%d", prefix, i)
+				c, err := client.Dial(dctx, url, id, append([]client.Option{withToken(id)}, opts...)...)
 				cancel()
 				if err != nil {
 					mu.Lock()

@@ -7,13 +7,19 @@ import (
 	"os"
 	"time"
 
+	"confapplet/pkg/client"
 	"confapplet/pkg/testkit/teststack"
+	"confapplet/pkg/token"
 )
 
 // Settings of the bench stack.
 const (
 	benchSecret   = "bench-secret"
 	benchOperator = "bench-operator"
+	// benchTokenKey is the edges' HS256 key: the benchmarks run with
+	// connection tokens on, as production does, and mint their own
+	// (withToken).
+	benchTokenKey = "bench-token-key"
 )
 
 // stack is one running confapplet: nats-server, svc-callback,
@@ -34,7 +40,8 @@ type stackOptions struct {
 
 func startStack(ctx context.Context, e *env, so stackOptions) (*stack, error) {
 	t0 := time.Now()
-	edge := map[string]string{"EDGE_MAX_CONNS": "25000", "EDGE_SHUTDOWN_WINDOW": "500ms", "EDGE_SHUTDOWN_CAP": "5s"}
+	edge := map[string]string{"EDGE_MAX_CONNS": "25000", "EDGE_SHUTDOWN_WINDOW": "500ms", "EDGE_SHUTDOWN_CAP": "5s",
+		"EDGE_AUTH_SECRET": benchTokenKey}
 	for k, v := range so.edgeEnv {
 		edge[k] = v
 	}
@@ -46,12 +53,17 @@ func startStack(ctx context.Context, e *env, so stackOptions) (*stack, error) {
 		OperatorToken: benchOperator,
 		Conference: map[string]string{
 			// A load test is not a person: lift the toll-fraud limits.
-			"CONF_INVITE_RATE":          "0",
-			"CONF_GLOBAL_INVITE_RATE":   "0",
-			"CONF_MAX_CONFS_PER_CLIENT": "0",
-			"CONF_DEFAULT_MAX_MEMBER":   "100",
-			"CONF_MAX_MEMBER_LIMIT":     "100",
-			"CONF_CONCURRENCY":          "256",
+			"CONF_INVITE_RATE":             "0",
+			"CONF_GLOBAL_INVITE_RATE":      "0",
+			"CONF_MAX_CONFS_PER_CLIENT":    "0",
+			"CONF_CALLS_PER_MINUTE":        "0",
+			"CONF_CONFS_PER_MINUTE":        "0",
+			"CONF_MAX_LIVE_CALLS":          "0",
+			"CONF_SOURCE_CALLS_PER_MINUTE": "0",
+			"CONF_SOURCE_CONFS_PER_MINUTE": "0",
+			"CONF_DEFAULT_MAX_MEMBER":      "100",
+			"CONF_MAX_MEMBER_LIMIT":        "100",
+			"CONF_CONCURRENCY":             "256",
 		},
 		Edge: edge,
 		Sim:  map[string]string{"SIM_AUTO_DELETE_AFTER": "24h"},
@@ -91,4 +103,12 @@ func (st *stack) setSimLatency(ctx context.Context, d time.Duration) error {
 		return fmt.Errorf("set simulator latency: HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// withToken is the client option that presents a connection token for
+// clientID, minted afresh for every connect.
+func withToken(clientID string) client.Option {
+	return client.WithTokenSource(func(context.Context) (string, error) {
+		return token.Sign(benchTokenKey, "", token.New(clientID, time.Now(), time.Hour))
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"confapplet/pkg/client"
+	"confapplet/pkg/token"
 )
 
 // browser is one test client and everything it saw.
@@ -92,6 +93,9 @@ func (b *browser) dial(ctx context.Context, urls []string) error {
 		client.WithReconnect(),
 		client.WithBackoff(50*time.Millisecond, time.Second),
 		client.WithOperator(operatorToken),
+		client.WithTokenSource(func(context.Context) (string, error) {
+			return token.Sign(tokenKey, "", token.New(b.id, time.Now(), time.Hour))
+		}),
 		client.WithHandler(b.onNote),
 		client.WithOnConnect(b.onConnect),
 		client.WithOnDisconnect(b.onDisconnect),

@@ -24,6 +24,10 @@ const (
 	operatorToken  = "clustertest-operator"
 )
 
+// tokenKey is the edges' HS256 key: the browsers connect with tokens they
+// mint for themselves (load_test.go), as in production.
+const tokenKey = "clustertest-token-key"
+
 // repoRoot is the repository root, seen from deploy/clustertest.
 var repoRoot = filepath.Join("..", "..")
 
@@ -135,11 +139,20 @@ func startStack(t *testing.T) *stack {
 		Conference: map[string]string{
 			"CONF_KV_REPLICAS": "3",
 			// The test's owners invite faster than a person would.
-			"CONF_INVITE_RATE":        "20",
-			"CONF_INVITE_BURST":       "20",
-			"CONF_DEFAULT_MAX_MEMBER": "50",
+			"CONF_INVITE_RATE":  "20",
+			"CONF_INVITE_BURST": "20",
+			// The call budget is raised on purpose (its defaults are tested in
+			// svc-conference and deploy/e2e's hostile suite): the load comes
+			// from one address, and the live-calls count pauses while the
+			// view resyncs.
+			"CONF_CALLS_PER_MINUTE":        "100000",
+			"CONF_CONFS_PER_MINUTE":        "100000",
+			"CONF_MAX_LIVE_CALLS":          "0",
+			"CONF_SOURCE_CALLS_PER_MINUTE": "0",
+			"CONF_SOURCE_CONFS_PER_MINUTE": "0",
+			"CONF_DEFAULT_MAX_MEMBER":      "50",
 		},
-		Edge: map[string]string{"EDGE_SHUTDOWN_WINDOW": "2s", "EDGE_SHUTDOWN_CAP": "8s"},
+		Edge: map[string]string{"EDGE_SHUTDOWN_WINDOW": "2s", "EDGE_SHUTDOWN_CAP": "8s", "EDGE_AUTH_SECRET": tokenKey},
 		Sim:  sim,
 	})
 	if err != nil {

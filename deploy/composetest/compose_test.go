@@ -1,6 +1,7 @@
 package composetest
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +19,15 @@ var root = filepath.Join("..", "..")
 
 func path(p ...string) string { return filepath.Join(append([]string{root}, p...)...) }
 
+// required are the settings compose refuses to start without
+// (TestComposeRequiresTokenKey), given here unless env sets them.
+var required = map[string]string{"EDGE_AUTH_SECRET": "composetest-secret"}
+
 func load(t *testing.T, env map[string]string) *Project {
 	t.Helper()
-	p, err := Load(path("docker-compose.yml"), env)
+	all := maps.Clone(required)
+	maps.Copy(all, env)
+	p, err := Load(path("docker-compose.yml"), all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,5 +450,18 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !strings.Contains(string(ign), ".git") {
 		t.Error("Dockerfile.dockerignore should keep .git out of the context")
+	}
+}
+
+// Compose fails fast, naming the variable and what it is for, when the
+// edges' token key is unset: the stack is never started open by accident.
+func TestComposeRequiresTokenKey(t *testing.T) {
+	_, err := Load(path("docker-compose.yml"), map[string]string{"EDGE_AUTH_SECRET": ""})
+	if err == nil || !strings.Contains(err.Error(), "EDGE_AUTH_SECRET") || !strings.Contains(err.Error(), "connection tokens") {
+		t.Fatalf("compose without EDGE_AUTH_SECRET: %v, want a clear refusal", err)
+	}
+	p := load(t, nil)
+	if got := p.Services["svc-edge"].Environment["EDGE_AUTH_SECRET"]; got != required["EDGE_AUTH_SECRET"] {
+		t.Fatalf("svc-edge EDGE_AUTH_SECRET = %q", got)
 	}
 }

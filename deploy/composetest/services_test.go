@@ -17,6 +17,7 @@ import (
 
 	"confapplet/pkg/client"
 	"confapplet/pkg/testkit"
+	"confapplet/pkg/token"
 )
 
 // Each Go service's environment twins follow one rule (docs/DESIGN-NOTES.md):
@@ -248,11 +249,13 @@ func TestComposeEnvStartsServices(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	notes := make(chan client.Notification, 64)
-	c, err := client.Dial(ctx, edge, "composetest", client.WithHandler(func(n client.Notification) {
-		if n.IsEvent() {
-			notes <- n
-		}
-	}))
+	// A token signed with the compose file's key, as an operator's back end would.
+	c, err := client.Dial(ctx, edge, "composetest", client.WithToken(token.HS256(required["EDGE_AUTH_SECRET"], "composetest", time.Hour)),
+		client.WithHandler(func(n client.Notification) {
+			if n.IsEvent() {
+				notes <- n
+			}
+		}))
 	if err != nil {
 		t.Fatalf("dial the edge: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"confapplet/pkg/client"
 	"confapplet/pkg/contract"
 	"confapplet/pkg/testkit"
+	"confapplet/pkg/token"
 	"confapplet/pkg/ytxsim"
 	"confapplet/svc-callback/callback"
 	"confapplet/svc-conference/conference"
@@ -27,6 +28,9 @@ import (
 const (
 	secret        = "e2e-callback-secret"
 	operatorToken = "e2e-operator"
+	// tokenSecret is the edges' HS256 key: every client connects with a
+	// token for its id (stack.dial), as in production.
+	tokenSecret = "e2e-token-secret"
 	// Numbers by the simulator's default rules.
 	answering  = "13912345678"
 	answering2 = "13912345679"
@@ -45,6 +49,8 @@ type stack struct {
 
 	clock *ytxsim.FakeClock
 	sim   *ytxsim.Sim
+	// platformRequests counts the REST requests svc-conference made.
+	platformRequests atomic.Int64
 
 	cb     *callback.Server
 	cbNC   *nats.Conn
@@ -122,7 +128,10 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 
 		InviteWithoutResult: st.inviteWithoutResult,
 	})
-	simHTTP := httptest.NewServer(st.sim)
+	simHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st.platformRequests.Add(1)
+		st.sim.ServeHTTP(w, r)
+	}))
 	t.Cleanup(simHTTP.Close)
 	t.Cleanup(st.sim.Close)
 
@@ -148,6 +157,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 		edCfg := edge.DefaultConfig()
 		edCfg.Addr = "127.0.0.1:0"
 		edCfg.InstanceID = []string{"edge-1", "edge-2"}[i]
+		edCfg.AuthSecret = tokenSecret
 		var extra []nats.Option
 		if st.edgeReconnectWait > 0 {
 			extra = append(extra, nats.ReconnectWait(st.edgeReconnectWait), nats.ReconnectJitter(0, 0))
@@ -269,6 +279,10 @@ func (st *stack) dial(edgeIdx int, clientID string, opts ...client.Option) *brow
 	st.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A fresh token for every connect; a test's own WithTokenSource wins.
+	opts = append([]client.Option{client.WithTokenSource(func(context.Context) (string, error) {
+		return token.HS256(tokenSecret, clientID, time.Hour), nil
+	})}, opts...)
 	c, err := client.Dial(ctx, st.edges[edgeIdx], clientID, opts...)
 	if err != nil {
 		st.t.Fatalf("dial edge %d as %s: %v", edgeIdx, clientID, err)

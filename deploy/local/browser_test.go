@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"confapplet/svc-edge/edge"
+	"confapplet/pkg/token"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -481,13 +481,13 @@ func TestBrowserConnectionToken(t *testing.T) {
 	s := startLocal(t, 20*time.Second, "EDGE_AUTH_SECRET="+secret)
 	const wait = 10 * time.Second
 
-	good := edge.SignToken(secret, "tok-client", time.Now().Add(time.Hour))
+	good := token.HS256(secret, "tok-client", time.Hour)
 	b.do("load with a good token", wait, chromedp.Navigate("http://"+s.edgeAddr+"/?client=tok-client&token="+good))
 	b.waitFor("connected", `document.querySelector('[data-testid=conn-status]').dataset.state === "open"`, wait)
 	b.do("create", wait, click(`[data-testid=create-conf]`))
 	b.waitFor("the conference id", `/^[0-9]{4,8}$/.test(document.querySelector('[data-testid=conf-id]').textContent)`, wait)
 
-	bad := edge.SignToken("another-secret", "tok-other", time.Now().Add(time.Hour))
+	bad := token.HS256("another-secret", "tok-other", time.Hour)
 	b.do("load with a bad token", wait, chromedp.Navigate("http://"+s.edgeAddr+"/?client=tok-other&token="+bad))
 	b.waitFor("refused", `document.querySelector('[data-testid=conn-status]').dataset.state === "reconnecting"`, wait)
 	time.Sleep(time.Second)

@@ -82,8 +82,11 @@ func TestLocalBinary(t *testing.T) {
 	}
 	out := p.stdout.String()
 	banner := strings.Split(strings.TrimSpace(strings.SplitN(out, "stopping…", 2)[0]), "\n")
-	if len(banner) > 5 {
-		t.Errorf("banner of %d lines, want at most 5:\n%s", len(banner), out)
+	if len(banner) > 6 {
+		t.Errorf("banner of %d lines, want at most 6:\n%s", len(banner), out)
+	}
+	if !strings.Contains(out, "no connection tokens") || !strings.Contains(out, "loopback only") {
+		t.Errorf("the banner does not say the stack is open, on loopback only:\n%s", out)
 	}
 	if !strings.Contains(out, "http://localhost:"+strconv.Itoa(portOf(p.edgeAddr))) {
 		t.Errorf("the banner does not say where the page is:\n%s", out)

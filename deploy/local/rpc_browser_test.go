@@ -13,6 +13,18 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// fakeWS is a WebSocket stand-in for the rpc.js test pages: sockets lists
+// every one made; push and note deliver messages to the client.
+const fakeWS = `const sockets = [];
+class FakeWS {
+  constructor(url) { this.url = url; this.sent = []; sockets.push(this); setTimeout(() => this.onopen && this.onopen(), 0); }
+  send(d) { this.sent.push(JSON.parse(d)); }
+  close(code = 1000, reason = "") { setTimeout(() => this.onclose && this.onclose({ code, reason }), 0); }
+  push(v) { this.onmessage({ data: JSON.stringify(v) }); }
+  note(method, params) { this.push({ jsonrpc: "2.0", method, params }); }
+}
+`
+
 // rpcTestPage exercises rpc.js's ConfClient in the browser with a fake
 // WebSocket: de-duplication by seq, OnConfWatch and OnConfEventsLost,
 // the resume URL after a drop, pending calls on a drop (failed, or resent
@@ -21,19 +33,11 @@ const rpcTestPage = `<!doctype html><meta charset="utf-8"><title>rpc.js</title>
 <script type="module">
 import { ConfClient, RpcError, Local } from "/rpc.js";
 
-const sockets = [];
-class FakeWS {
-  constructor(url) { this.url = url; this.sent = []; sockets.push(this); setTimeout(() => this.onopen && this.onopen(), 0); }
-  send(d) { this.sent.push(JSON.parse(d)); }
-  close(code = 1000, reason = "") { setTimeout(() => this.onclose && this.onclose({ code, reason }), 0); }
-  push(v) { this.onmessage({ data: JSON.stringify(v) }); }
-  note(method, params) { this.push({ jsonrpc: "2.0", method, params }); }
-}
-const until = async (f) => { for (let i = 0; i < 400; i++) { if (f()) return; await new Promise((r) => setTimeout(r, 10)); } throw new Error("timeout: " + f); };
+` + fakeWS + `const until = async (f) => { for (let i = 0; i < 400; i++) { if (f()) return; await new Promise((r) => setTimeout(r, 10)); } throw new Error("timeout: " + f); };
 
 const out = { delivered: [], states: [] };
 try {
-  const c = new ConfClient({ base: "ws://edge.test:8080", clientId: "t-1", token: "1767225600.ab12", WebSocket: FakeWS, timeout: 5000 });
+  const c = new ConfClient({ base: "ws://edge.test:8080", clientId: "t-1", token: "eyJh.eyJz.c2ln", WebSocket: FakeWS, timeout: 5000 });
   c.addEventListener("notify", (e) => out.delivered.push(e.detail.method + ":" + (e.detail.params.seq ?? e.detail.params.to)));
   c.addEventListener("status", (e) => out.states.push(e.detail.state + (e.detail.code ? "/" + e.detail.code : "")));
   c.connect();
@@ -105,16 +109,7 @@ window.rpcTest = out;
 
 func TestRPCModuleInBrowser(t *testing.T) {
 	b := newBrowser(t)
-	mux := http.NewServeMux()
-	mux.Handle("GET /rpc-test.html", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(rpcTestPage))
-	}))
-	mux.Handle("GET /", http.FileServerFS(web.FS))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
-	b.do("load the rpc.js test page", 10*time.Second, chromedp.Navigate(srv.URL+"/rpc-test.html"))
+	b.do("load the rpc.js test page", 10*time.Second, chromedp.Navigate(servePage(t, rpcTestPage)))
 	b.waitFor("the rpc.js test", `window.rpcTest !== undefined`, 20*time.Second)
 	var got struct {
 		Delivered            []string
@@ -147,10 +142,10 @@ func TestRPCModuleInBrowser(t *testing.T) {
 	if !reflect.DeepEqual(got.Delivered, wantDelivered) {
 		t.Errorf("delivered %v\nwant      %v", got.Delivered, wantDelivered)
 	}
-	if got.FirstURL != "ws://edge.test:8080/client/t-1?token=1767225600.ab12" {
+	if got.FirstURL != "ws://edge.test:8080/client/t-1?token=eyJh.eyJz.c2ln" {
 		t.Errorf("first URL %q", got.FirstURL)
 	}
-	if got.ResumeURL != "ws://edge.test:8080/client/t-1?resume=1234:2,5678:1&token=1767225600.ab12" {
+	if got.ResumeURL != "ws://edge.test:8080/client/t-1?resume=1234:2,5678:1&token=eyJh.eyJz.c2ln" {
 		t.Errorf("resume URL %q", got.ResumeURL)
 	}
 	if got.Result["state"] != 1 || got.ErrorCode != 1002 {
@@ -179,4 +174,19 @@ func TestRPCModuleInBrowser(t *testing.T) {
 	if !reflect.DeepEqual(got.States, wantStates) {
 		t.Errorf("states %v\nwant   %v", got.States, wantStates)
 	}
+}
+
+// servePage serves page beside the web page's files (rpc.js) and returns
+// its URL.
+func servePage(t *testing.T, page string) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("GET /test.html", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(page))
+	}))
+	mux.Handle("GET /", http.FileServerFS(web.FS))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/test.html"
 }

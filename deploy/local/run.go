@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,13 +35,16 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		DataDir:         "data",
-		EdgeAddr:        ":8080",
+		DataDir: "data",
+		// Loopback only: the local stack runs without connection tokens
+		// unless EDGE_AUTH_* is set (stack.go), so it is not offered to the
+		// network unless asked for with these flags.
+		EdgeAddr:        "127.0.0.1:8080",
 		EdgeOpsAddr:     "127.0.0.1:8090",
-		CallbackAddr:    ":8081",
+		CallbackAddr:    "127.0.0.1:8081",
 		CallbackOpsAddr: "127.0.0.1:8091",
-		ConfAddr:        ":8082",
-		SimAddr:         ":8883",
+		ConfAddr:        "127.0.0.1:8082",
+		SimAddr:         "127.0.0.1:8883",
 		NATSPort:        4222,
 		LogLevel:        "info",
 		ReadyTimeout:    20 * time.Second,
@@ -57,7 +61,7 @@ func (c *config) flags() *svc.Flags {
 	f.Bool(&c.Temp, "temp", "a temporary JetStream store, removed on exit")
 	f.String(&c.EdgeAddr, "edge-addr", "svc-edge: the page and the WebSocket")
 	f.String(&c.EdgeOpsAddr, "edge-ops-addr", "svc-edge's ops listener (`/healthz`, `/readyz`, `/metrics`)")
-	f.String(&c.CallbackAddr, "callback-addr", "svc-callback")
+	f.String(&c.CallbackAddr, "callback-addr", "svc-callback (the real platform needs it reachable: e.g. `:8081`)")
 	f.String(&c.CallbackOpsAddr, "callback-ops-addr", "svc-callback's ops listener (`/healthz`, `/readyz`, `/metrics`)")
 	f.String(&c.ConfAddr, "conf-addr", "svc-conference's ops listener (`/healthz`, `/readyz`, `/metrics`)")
 	f.String(&c.SimAddr, "sim-addr", "the Yuntongxun simulator (not started with real credentials)")
@@ -139,7 +143,20 @@ wait:
 	return nil
 }
 
-// printBanner says what runs where, in at most 5 lines.
+// isLoopback reports whether addr listens on a loopback address only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// printBanner says what runs where, in at most 6 lines.
 func printBanner(w io.Writer, s *stack) {
 	c := s.cfg
 	store := c.storeDir()
@@ -158,6 +175,14 @@ func printBanner(w io.Writer, s *stack) {
 			s.baseURL, portOf(c.CallbackAddr), s.secret, hint)
 	} else {
 		fmt.Fprintf(w, "  Yuntongxun simulator on %s, calling back %s (set YTX_ACCOUNT_SID, YTX_AUTH_TOKEN, YTX_APP_ID for the real platform)\n", c.SimAddr, s.notify)
+	}
+	switch {
+	case s.open && isLoopback(c.EdgeAddr):
+		fmt.Fprintf(w, "  OPEN for development: no connection tokens (anyone reaching it may act as any client id); listening on loopback only\n")
+	case s.open:
+		fmt.Fprintf(w, "  WARNING: no connection tokens and svc-edge on %s is reachable from the network: anyone may act as any client id (set EDGE_AUTH_SECRET)\n", c.EdgeAddr)
+	default:
+		fmt.Fprintf(w, "  connection tokens required (EDGE_AUTH_*): mint one with go run ./deploy/token -client <id>\n")
 	}
 	fmt.Fprintf(w, "  logs: %s\n", c.LogFile)
 }

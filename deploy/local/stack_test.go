@@ -35,7 +35,7 @@ func TestParseConfigFlagsWinOverEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.EdgeAddr != ":7070" || c.NATSPort != 5222 || !c.Temp || c.CallbackAddr != ":8081" {
+	if c.EdgeAddr != ":7070" || c.NATSPort != 5222 || !c.Temp || c.CallbackAddr != "127.0.0.1:8081" {
 		t.Fatalf("config %+v", c)
 	}
 	if _, err := parseConfig([]string{"extra"}, env, os.Stderr); err == nil {

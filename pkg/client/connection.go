@@ -92,7 +92,17 @@ func (c *Client) connect(ctx context.Context, i int) (*conn, error) {
 		q.Set("operator", c.o.operator)
 	}
 	u.RawQuery = q.Encode()
-	ws, resp, err := c.o.dialer.DialContext(ctx, u.String(), c.o.header)
+	header := c.o.header
+	var tok string
+	if c.o.token != nil {
+		var err error
+		if tok, err = c.o.token(ctx); err != nil {
+			return nil, fmt.Errorf("client: connection token: %w", err)
+		}
+		header = header.Clone()
+		header.Set("Authorization", "Bearer "+tok)
+	}
+	ws, resp, err := c.o.dialer.DialContext(ctx, u.String(), header)
 	if err != nil {
 		if resp != nil {
 			var body [512]byte
@@ -124,6 +134,10 @@ func (c *Client) connect(ctx context.Context, i int) (*conn, error) {
 	if c.o.pingInterval > 0 {
 		c.wg.Add(1)
 		go c.ping(cn)
+	}
+	if !tokenExp(tok).IsZero() {
+		c.wg.Add(1)
+		go c.renew(cn, tok)
 	}
 	if c.o.onConnect != nil {
 		c.o.onConnect(cn.url)

@@ -30,6 +30,7 @@ type fakeEdge struct {
 	refuse   int // HTTP status to refuse upgrades with, 0 = accept
 	sessions map[string]*session
 	resumes  []string // ?resume= of every connect
+	tokens   []string // Authorization bearer of every connect, then RefreshToken's
 	watches  []string // "confid:since" of every WatchConf
 }
 
@@ -135,6 +136,9 @@ func (e *fakeEdge) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	refuse := e.refuse
 	e.resumes = append(e.resumes, r.URL.Query().Get("resume"))
+	if a := r.Header.Get("Authorization"); a != "" {
+		e.tokens = append(e.tokens, "connect:"+strings.TrimPrefix(a, "Bearer "))
+	}
 	e.mu.Unlock()
 	if refuse != 0 {
 		http.Error(w, "refused", refuse)
@@ -290,6 +294,12 @@ func (e *fakeEdge) handle(s *session, method string, params json.RawMessage) (an
 		callid := fmt.Sprintf("%032d", len(num))
 		go e.emit(c, contract.NotifyInviteJoin, map[string]any{"callid": callid, "number": num, "jointime": "20261128153009", "result": 0})
 		return callid, nil
+	case contract.MethodRefreshToken:
+		tok := str(param(params, 0, "token"))
+		e.mu.Lock()
+		e.tokens = append(e.tokens, "refresh:"+tok)
+		e.mu.Unlock()
+		return map[string]int64{"exp": tokenExp(tok).Unix()}, nil
 	case contract.MethodQueryConfState:
 		c := str(param(params, 0, "confid"))
 		if !e.exists(c) {

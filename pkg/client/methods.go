@@ -127,3 +127,18 @@ func (c *Client) UnwatchConf(ctx context.Context, confID string) error {
 	c.mu.Unlock()
 	return c.Call(ctx, contract.MethodUnwatchConf, []any{confID}, nil)
 }
+
+// RefreshResult is RefreshToken's result.
+type RefreshResult struct {
+	Exp int64 `json:"exp"` // the new token's expiry, Unix seconds; 0 when the edge checks no tokens
+}
+
+// RefreshToken renews the connection token of the open connection before
+// the current one expires (else the edge closes it with 4004). A refused
+// token is an *RPCError with code 1012 (unauthorized) and leaves the
+// connection as it was.
+func (c *Client) RefreshToken(ctx context.Context, token string) (RefreshResult, error) {
+	var r RefreshResult
+	err := c.Call(ctx, contract.MethodRefreshToken, []any{token}, &r)
+	return r, err
+}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -17,6 +18,7 @@ type options struct {
 	backoffMax   time.Duration
 	stableAfter  time.Duration
 	operator     string
+	token        func(ctx context.Context) (string, error)
 	header       http.Header
 	dialer       *websocket.Dialer
 	resume       map[string]uint64
@@ -46,6 +48,22 @@ func WithBackoff(min, max time.Duration) Option {
 
 // WithOperator passes an operator token (?operator=).
 func WithOperator(token string) Option { return func(o *options) { o.operator = token } }
+
+// WithToken sets the connection token (a JWT, docs/protocol.md §1.2a) sent
+// in the Authorization header of every upgrade request.
+func WithToken(token string) Option {
+	return WithTokenSource(func(context.Context) (string, error) { return token, nil })
+}
+
+// WithTokenSource asks f for the connection token before every connect and
+// reconnect (e.g. from the application's back end), so a reconnect after
+// an expiry (close code 4004) presents a fresh one, and, on an open
+// connection, when three quarters of the token's lifetime have passed: the
+// fresh token is sent in-band (RefreshToken), so the edge keeps the
+// connection past the first token's exp.
+func WithTokenSource(f func(ctx context.Context) (string, error)) Option {
+	return func(o *options) { o.token = f }
+}
 
 // WithHeader adds HTTP headers to the upgrade request (e.g. Origin).
 func WithHeader(h http.Header) Option {

@@ -37,6 +37,7 @@ const (
 	CodePlatformDown    Code = "platform_unavailable" // the platform could not be reached or answered non-200
 	CodeIdempotencyUsed Code = "idempotency_conflict" // the key was used before with different params
 	CodeHistoryGone     Code = "history_gone"         // reserved: the edge reports lost history with the OnConfEventsLost notification instead
+	CodeUnauthorized    Code = "unauthorized"         // RefreshToken: the new token was refused; error.data says why
 )
 
 // ErrorSpec is one row of Table.
@@ -71,6 +72,7 @@ var Table = []ErrorSpec{
 	{CodePlatformDown, 1009, "telephony platform unavailable", true},
 	{CodeIdempotencyUsed, 1010, "idempotency key reused with different params", false},
 	{CodeHistoryGone, 1011, "events no longer available; call QueryConfState", false},
+	{CodeUnauthorized, 1012, "token refused", false},
 }
 
 var byCode, byRPC = func() (map[Code]ErrorSpec, map[int]ErrorSpec) {

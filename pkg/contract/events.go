@@ -175,6 +175,7 @@ const (
 	CloseSlowConsumer  = 4001 // the outgoing queue overflowed: reconnect and resume
 	CloseNoPong        = 4002 // keep-alive failed
 	CloseServerFailure = 4003 // the edge lost NATS for too long, or could not read the event store to replay: reconnect
+	CloseTokenExpired  = 4004 // the connection token expired without RefreshToken: reconnect with a fresh token
 )
 
 // CloseSpec is one close code's reason text (sent in the close frame) and
@@ -192,4 +193,5 @@ var Closes = map[int]CloseSpec{
 	CloseSlowConsumer:  {"slow consumer", "slow"},
 	CloseNoPong:        {"no pong", "no_pong"},
 	CloseServerFailure: {"edge lost NATS or the events stream", "server_failure"},
+	CloseTokenExpired:  {"token expired", "token_expired"},
 }

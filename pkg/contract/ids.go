@@ -60,3 +60,18 @@ func allDigits(s string) bool {
 func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
+
+// ValidToken accepts what a compact JWT is made of: base64url characters
+// and dots, 1–8192 of them (the edge verifies the token itself).
+func ValidToken(s string) bool {
+	if len(s) < 1 || len(s) > 8192 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

@@ -21,6 +21,9 @@ const (
 	MethodConfStopRecord = "ConfStopRecord"
 	MethodWatchConf      = "WatchConf"
 	MethodUnwatchConf    = "UnwatchConf"
+	// MethodRefreshToken renews the connection token of an open
+	// connection (docs/protocol.md §1.2a); the edge serves it.
+	MethodRefreshToken = "RefreshToken"
 
 	// MethodListOwned is internal: the edge asks which live conferences a
 	// client owns when the client connects. Browsers cannot call it.
@@ -40,6 +43,7 @@ const (
 	KindInt                          // JSON integer
 	KindKey                          // JSON string, 1–128 printable ASCII chars
 	KindSeq                          // JSON non-negative integer
+	KindToken                        // JSON string: a JWT (base64url segments joined by '.'), at most 8192 characters
 )
 
 // Param describes one param. Positional params come in the order of
@@ -118,10 +122,10 @@ var MethodTable = []Method{
 	{Name: MethodInviteJoinConf, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{
 		confID, {Name: "number", Kind: KindNumbers, Positional: true}, idem}},
 	{Name: MethodQuitConf, Server: ServedByConference, Work: CallsPlatform, Timeout: 10 * time.Second, Params: []Param{confID, callID}},
-	// QueryConfState asks the platform about a conference the service has
-	// no record of (created outside this deployment), so it runs in the
-	// platform pool; with the record in the view it is answered inline.
-	{Name: MethodQueryConfState, Server: ServedByConference, Work: CallsPlatform, Inline: true, Timeout: 5 * time.Second,
+	// QueryConfState only reads the record, as GetConf does (a confid the
+	// service never created is not asked of the platform): the read pool,
+	// or inline.
+	{Name: MethodQueryConfState, Server: ServedByConference, Work: ReadsState, Inline: true, Timeout: 5 * time.Second,
 		Params: []Param{confID}},
 	// GetConf only reads the record: the read pool, or inline.
 	{Name: MethodGetConf, Server: ServedByConference, Work: ReadsState, Inline: true, Timeout: 5 * time.Second, Params: []Param{confID}},
@@ -134,6 +138,9 @@ var MethodTable = []Method{
 	{Name: MethodWatchConf, Server: ServedByEdge, Timeout: 5 * time.Second, Params: []Param{
 		confID, {Name: "since", Kind: KindSeq, Optional: true, Positional: true}}},
 	{Name: MethodUnwatchConf, Server: ServedByEdge, Timeout: 5 * time.Second, Params: []Param{confID}},
+	// The connection's token is the edge's too (docs/protocol.md §1.2a).
+	{Name: MethodRefreshToken, Server: ServedByEdge, Timeout: 5 * time.Second, Params: []Param{
+		{Name: "token", Kind: KindToken, Positional: true}}},
 	// The internal reads come in storms (every browser reconnecting after
 	// an edge restart), so they have the read pool to themselves rather
 	// than queue behind platform calls. ListOwned lists an owners key, not

@@ -69,6 +69,19 @@ const (
 	HeaderDeadline = "Confapplet-Deadline"
 	// HeaderOperator carries the operator token a browser presented, if any.
 	HeaderOperator = "Confapplet-Operator"
+	// HeaderRole is RoleOperator when the caller's verified connection token
+	// has the operator role (pkg/token); only the edge sets it.
+	HeaderRole = "Confapplet-Role"
+	// HeaderWatch lists, joined by ',', the confids the caller's verified
+	// token lets it watch and read without owning them.
+	HeaderWatch = "Confapplet-Watch"
+	// HeaderSource is the address the caller's connection came from (the
+	// edge believes X-Forwarded-For only from its trusted proxies); the
+	// per-source call budget is keyed by it.
+	HeaderSource = "Confapplet-Source"
+	// RoleOperator is the HeaderRole value (and the token's role claim) of
+	// an operator: it may act on and read every conference.
+	RoleOperator = "operator"
 )
 
 // JetStream key-value buckets owned by svc-conference.

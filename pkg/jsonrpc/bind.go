@@ -186,6 +186,8 @@ func check(p contract.Param, v json.RawMessage) (json.RawMessage, string) {
 		return checkString(v, "must be a string of 32 letters or digits", contract.ValidCallID)
 	case contract.KindKey:
 		return checkString(v, "must be a string of 1 to 128 printable ASCII characters", contract.ValidKey)
+	case contract.KindToken:
+		return checkString(v, "must be a connection token (a JWT)", contract.ValidToken)
 	case contract.KindNumbers:
 		return checkString(v, "must be a string of phone numbers (digits, optional leading +) joined by '#'", validNumbers)
 	case contract.KindInt:

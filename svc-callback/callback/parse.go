@@ -266,6 +266,11 @@ func buildEvent(kind string, f fields, loc *time.Location, received time.Time) (
 			if len(v) > 2048 || strings.ContainsAny(v, " \t\r\n") {
 				return nil, badBody("recordurl is malformed")
 			}
+			// Browsers get it as a link: only http(s) URLs with a host, never
+			// javascript:, data: or the like.
+			if u, err := url.Parse(v); err != nil || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) || u.Host == "" {
+				return nil, badBody("recordurl must be an http or https URL")
+			}
 			m["recordurl"] = v
 		}
 		if m["notifytype"] == "" {

@@ -130,6 +130,9 @@ func TestBadBodiesAreKeptAndNeverPublished(t *testing.T) {
 		{"form bad escape", "created", `confid=1001&x=%zz`},
 		{"media without notifytype", "media", `confid=1001&result=0`},
 		{"media notifytype not a number", "media", `confid=1001&notifytype=mute`},
+		{"recordurl javascript:", "media", `confid=1001&notifytype=12&recordurl=javascript%3Aalert(1)`},
+		{"recordurl data:", "media", `confid=1001&notifytype=12&recordurl=data%3Atext%2Fhtml%2C%3Cscript%3E`},
+		{"recordurl without host", "media", `confid=1001&notifytype=12&recordurl=http%3A%2Fpath`},
 		{"number with spaces", "invite", xmlBody("Request", "confid", "1001", "callid", callA, "number", "138 0013")},
 	}
 	for _, b := range bad {

@@ -77,6 +77,11 @@ type Config struct {
 
 	compiledAllowNumbers []*regexp.Regexp
 	statusClasses        map[string]yuntongxun.Class
+
+	// Call budget (budget.go): all instances together, and per source
+	// address; 0 disables each.
+	CallsPerMinute, ConfsPerMinute, MaxLiveCalls int
+	SourceCallsPerMinute, SourceConfsPerMinute   int
 }
 
 // DefaultConfig returns the defaults, which run against the simulator on
@@ -118,6 +123,13 @@ func DefaultConfig() Config {
 		StartTimeout:         time.Minute,
 		ViewMaxRecords:       100000,
 		HTTP:                 svc.DefaultLimits,
+
+		// Conservative: an operator raises them on purpose (CONFIG.md).
+		CallsPerMinute:       30,
+		ConfsPerMinute:       30,
+		MaxLiveCalls:         60,
+		SourceCallsPerMinute: 20,
+		SourceConfsPerMinute: 20,
 	}
 }
 
@@ -232,6 +244,12 @@ func (c *Config) Validate() error {
 	if c.StartTimeout <= 0 {
 		bad("start-timeout must be > 0")
 	}
+	if c.CallsPerMinute < 0 || c.ConfsPerMinute < 0 || c.MaxLiveCalls < 0 || c.SourceCallsPerMinute < 0 || c.SourceConfsPerMinute < 0 {
+		bad("call budgets must be ≥ 0 (0 disables)")
+	}
+	if c.MaxLiveCalls > 0 && c.ViewMaxRecords == 0 {
+		bad("max-live-calls counts calls in the in-memory view: view-max-records must be > 0")
+	}
 	if c.HTTP == (svc.HTTPLimits{}) {
 		c.HTTP = svc.DefaultLimits
 	}
@@ -289,6 +307,11 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.Float64(&c.GlobalRatePerSec, "global-invite-rate", "dialled numbers per second, all clients, all instances together (one bucket in KV); 0 disables")
 	f.Int(&c.GlobalBurst, "global-invite-burst", "its burst")
 	f.Int(&c.MaxConfsPerClient, "max-confs-per-client", "live conferences one client may own; 0 disables")
+	f.Int(&c.CallsPerMinute, "calls-per-minute", "**call budget**: calls started per minute by all instances together, whatever the number of client ids (budget.go, \"The call budget\" below); 0 disables")
+	f.Int(&c.ConfsPerMinute, "confs-per-minute", "conferences created per minute by all instances together; 0 disables")
+	f.Int(&c.MaxLiveCalls, "max-live-calls", "calls ringing or joined at once in the whole service; 0 disables (needs the view)")
+	f.Int(&c.SourceCallsPerMinute, "source-calls-per-minute", "calls started per minute from one source address (IPv4, or IPv6 /64; the edge passes it); 0 disables")
+	f.Int(&c.SourceConfsPerMinute, "source-confs-per-minute", "conferences created per minute from one source address; 0 disables")
 	f.Int(&c.DefaultMaxMember, "default-max-member", "`maxmember` of a `CreateConf` without one")
 	f.Int(&c.MinMemberLimit, "min-member-limit", "smallest `maxmember` accepted (the platform's)")
 	f.Int(&c.MaxMemberLimit, "max-member-limit", "largest `maxmember` accepted (the platform's)")

@@ -42,9 +42,14 @@ func (s *Service) inviteJoinConf(c *call) (any, *contract.Error) {
 			return nil, s.refuse(c, contract.Errorf(contract.CodeLimit, "conference has %d of %d members", live, r.MaxMember).
 				WithData(map[string]int{"members": live, "maxmember": r.MaxMember})), false
 		}
+		if e, limit := s.budget.allowCalls(c.ctx, c.source, len(numbers)); e != nil {
+			return nil, s.refuseBudget(c, e, limit), false
+		}
 		if e := s.guard.allowInvite(c.ctx, c.clientID, len(numbers)); e != nil {
+			s.budget.refundCalls(c.source, len(numbers))
 			return nil, s.refuse(c, e), false
 		}
+		defer s.budget.release(len(numbers))
 		return s.dial(c, req.ConfID, numbers)
 	})
 }

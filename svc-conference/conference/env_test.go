@@ -69,6 +69,7 @@ func (e *env) config() Config {
 	cfg.YTXAccountSID, cfg.YTXAuthToken, cfg.YTXAppID = ytxsim.DefaultAccountSID, ytxsim.DefaultAuthToken, ytxsim.DefaultAppID
 	cfg.InviteRatePerSec, cfg.GlobalRatePerSec = 0, 0
 	cfg.MaxConfsPerClient = 0
+	cfg.CallsPerMinute, cfg.ConfsPerMinute, cfg.MaxLiveCalls, cfg.SourceCallsPerMinute, cfg.SourceConfsPerMinute = 0, 0, 0, 0, 0
 	cfg.MissingRecordDelay = 20 * time.Millisecond
 	cfg.ShutdownGrace = 5 * time.Second
 	return cfg

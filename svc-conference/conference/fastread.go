@@ -17,7 +17,7 @@ import (
 // body other than {"confid":"<digits>"}, a bad or missing client id, a
 // deadline already passed, a record the view cannot vouch for (not in
 // sync, an own write not yet delivered, absent), a caller that is not the
-// owner (forbidden is logged), an operator header — goes the ordinary way
+// owner (forbidden is logged), an operator, role or watch header — goes the ordinary way
 // (endpoint → pool → handler), which answers, logs and counts as before.
 
 const (
@@ -49,7 +49,7 @@ func (s *Service) fastRead(method string) func(micro.Request) bool {
 		start := time.Now()
 		hd := req.Headers()
 		client := hd.Get(contract.HeaderClientID)
-		if !contract.ValidClientID(client) || hd.Get(contract.HeaderOperator) != "" {
+		if !contract.ValidClientID(client) || hd.Get(contract.HeaderOperator) != "" || hd.Get(contract.HeaderRole) != "" || hd.Get(contract.HeaderWatch) != "" {
 			return false
 		}
 		if v := hd.Get(contract.HeaderDeadline); v != "" {
@@ -69,6 +69,9 @@ func (s *Service) fastRead(method string) func(micro.Request) bool {
 		var body []byte
 		switch kind {
 		case readQuery:
+			if r.Owner != client {
+				return false
+			}
 			body = appendConfState(buf[:0], r.State, r.count())
 		case readGet:
 			if r.Owner != client {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"confapplet/pkg/contract"
@@ -35,6 +36,26 @@ func (s *Service) authorize(c *call, r *record) *contract.Error {
 	return contract.Errorf(contract.CodeForbidden, "conference %s belongs to another client", r.ConfID)
 }
 
+// authorizeRead lets the owner, operators and the clients whose token
+// grants them the conference (contract.HeaderWatch) read and watch r.
+func (s *Service) authorizeRead(c *call, r *record) *contract.Error {
+	if c.operator || r.Owner == c.clientID || granted(c.grants, r.ConfID) {
+		return nil
+	}
+	c.log.Warn().Msg("forbidden: not the owner")
+	return contract.Errorf(contract.CodeForbidden, "conference %s belongs to another client", r.ConfID)
+}
+
+// granted reports whether confID is one of the ','-joined grants.
+func granted(grants, confID string) bool {
+	for g := range strings.SplitSeq(grants, ",") {
+		if g == confID {
+			return true
+		}
+	}
+	return false
+}
+
 // loadOwned is load + authorize.
 func (s *Service) loadOwned(c *call, confID string) (*record, *contract.Error) {
 	if e := checkConfID(confID); e != nil {
@@ -62,7 +83,7 @@ func (s *Service) readOwned(c *call, confID string) (*record, *contract.Error) {
 	if err != nil {
 		return nil, s.internal(c, err)
 	}
-	return r, s.authorize(c, r)
+	return r, s.authorizeRead(c, r)
 }
 
 // member finds callID in r, the record a handler read. A record read by a
@@ -195,6 +216,9 @@ func (s *Service) createConf(c *call) (any, *contract.Error) {
 					WithData(map[string]int{"limit": s.cfg.MaxConfsPerClient})), false
 			}
 		}
+		if e, limit := s.budget.allowConf(c.ctx, c.source); e != nil {
+			return nil, s.refuseBudget(c, e, limit), false
+		}
 		var confID string
 		err := s.platform(c, yuntongxun.CmdCreateConf, func(ctx context.Context) (err error) {
 			confID, err = s.p.CreateConf(ctx, req.MaxMember)
@@ -307,34 +331,20 @@ func (s *Service) quitConf(c *call) (any, *contract.Error) {
 	return nil, nil
 }
 
+// queryConfState follows GetConf's rule (owner, watch grant, operator) and
+// answers from the state only: a confid this system never created is
+// conf_not_found without asking the platform, so probing confids costs the
+// platform account nothing and tells nothing.
 func (s *Service) queryConfState(c *call) (any, *contract.Error) {
 	var req contract.ConfRequest
 	if e := decode(c, &req); e != nil {
 		return nil, e
 	}
-	if e := checkConfID(req.ConfID); e != nil {
+	r, e := s.readOwned(c, req.ConfID)
+	if e != nil {
 		return nil, e
 	}
-	r, err := s.st.read(c.ctx, req.ConfID)
-	if err == nil {
-		return contract.ConfState{State: r.State, Count: r.count()}, nil
-	}
-	if !errors.Is(err, errNoRecord) {
-		return nil, s.internal(c, err)
-	}
-	// No local record: ask the platform (a conference created elsewhere).
-	var st contract.ConfState
-	err = s.platform(c, yuntongxun.CmdQueryConfState, func(ctx context.Context) (err error) {
-		st, err = s.p.QueryConfState(ctx, req.ConfID)
-		return err
-	})
-	if isPlatformNotFound(err) {
-		return nil, contract.Errorf(contract.CodeConfNotFound, "conference %s not found", req.ConfID)
-	}
-	if err != nil {
-		return nil, platformError(err)
-	}
-	return st, nil
+	return contract.ConfState{State: r.State, Count: r.count()}, nil
 }
 
 func (s *Service) getConf(c *call) (any, *contract.Error) {

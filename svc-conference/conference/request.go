@@ -26,6 +26,8 @@ type call struct {
 	method   string
 	clientID string
 	operator bool
+	grants   string // confids the caller may read without owning them (contract.HeaderWatch)
+	source   string // the caller's address (contract.HeaderSource); "" = unknown
 	reqID    string
 	confID   string // set by withConf
 	data     []byte
@@ -105,6 +107,12 @@ func (s *Service) serve(ctx context.Context, method string, st *endpointStats, r
 			c.log.Warn().Msg("wrong operator token")
 		}
 	}
+	// Set by the edge from a verified connection token (pkg/token).
+	if hd.Get(contract.HeaderRole) == contract.RoleOperator {
+		c.operator = true
+	}
+	c.grants = hd.Get(contract.HeaderWatch)
+	c.source = hd.Get(contract.HeaderSource)
 	var (
 		res  any
 		cerr *contract.Error

@@ -51,6 +51,8 @@ type Service struct {
 	svc   micro.Service
 	now   func() time.Time
 
+	budget *budget // the call budget of every instance together (budget.go); nil when off
+
 	platformPool chan struct{} // worker slots of the methods that may call the platform
 	readPool     chan struct{} // worker slots of the methods that only read the state
 	mu           sync.Mutex    // guards closed and wg.Add
@@ -134,6 +136,7 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 				interval: time.Duration(float64(time.Second) / cfg.GlobalRatePerSec), batch: true}
 		}
 	}
+	s.budget = newBudget(cfg, s.st, s.met.reg)
 	s.idem = &idempotency{kv: s.st.idem, stale: cfg.IdempotencyStale, instance: cfg.InstanceName, now: time.Now,
 		hits: func(o string) { s.met.idem.WithLabelValues(o).Inc() }}
 	if s.cons, err = startConsumer(ctx, js, s.st, cfg, log.With().Str("part", "events").Logger(), s.met); err != nil {

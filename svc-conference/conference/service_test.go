@@ -2,6 +2,7 @@ package conference
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -207,8 +208,8 @@ func TestErrors(t *testing.T) {
 		if n := len(e.sim.Calls()); n != 1 {
 			t.Fatalf("a forbidden invite dialled: %d calls", n)
 		}
-		// QueryConfState only tells state and count: anyone may ask.
-		e.must(contract.MethodQueryConfState, "mallory", contract.ConfRequest{ConfID: confID})
+		// QueryConfState follows GetConf's rule.
+		e.fails(contract.CodeForbidden, contract.MethodQueryConfState, hdr("mallory"), contract.ConfRequest{ConfID: confID})
 	})
 	t.Run("operator", func(t *testing.T) {
 		op := hdr("operator-console", contract.HeaderOperator, "s3cret-operator")
@@ -282,27 +283,57 @@ func TestErrors(t *testing.T) {
 	})
 }
 
-// TestQueryConfStateFromPlatform: without a local record the platform is
-// asked.
-func TestQueryConfStateFromPlatform(t *testing.T) {
+// TestQueryConfStateFromState: QueryConfState answers from the state and
+// follows GetConf's rule. A conference this system never created (here one
+// made on the platform directly) and 500 unknown confids are conf_not_found
+// without a single platform call; a non-owner is refused.
+func TestQueryConfStateFromState(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	e.start(nil)
+	svc := e.start(nil)
 	p, err := NewYTX(e.config(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	confID, err := p.CreateConf(context.Background(), 5)
+	elsewhere, err := p.CreateConf(context.Background(), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st contract.ConfState
-	mustJSON(t, e.must(contract.MethodQueryConfState, "anyone", contract.ConfRequest{ConfID: confID}), &st)
-	want := e.sim.Conferences()[0]
-	if st.State != want.State || st.Count != want.Count {
-		t.Fatalf("state %+v, simulator %+v", st, want)
+	before := platformCalls(t, svc)
+	e.fails(contract.CodeConfNotFound, contract.MethodQueryConfState, hdr("anyone"), contract.ConfRequest{ConfID: elsewhere})
+	for i := range 500 {
+		e.fails(contract.CodeConfNotFound, contract.MethodQueryConfState, hdr("prober"), contract.ConfRequest{ConfID: fmt.Sprintf("9%07d", i)})
 	}
-	// Only QueryConfState falls back: the others need a record.
-	e.fails(contract.CodeConfNotFound, contract.MethodGetConf, hdr("anyone"), contract.ConfRequest{ConfID: confID})
+	if n := platformCalls(t, svc) - before; n != 0 {
+		t.Fatalf("%d platform calls for unknown confids, want 0", n)
+	}
+	confID := e.create("alice", 5)
+	var st contract.ConfState
+	mustJSON(t, e.must(contract.MethodQueryConfState, "alice", contract.ConfRequest{ConfID: confID}), &st)
+	if st.State != contract.StateWaiting {
+		t.Fatalf("state %+v", st)
+	}
+	e.fails(contract.CodeForbidden, contract.MethodQueryConfState, hdr("mallory"), contract.ConfRequest{ConfID: confID})
+	if _, cerr := e.call(contract.MethodQueryConfState, hdr("viewer", contract.HeaderWatch, confID), contract.ConfRequest{ConfID: confID}); cerr != nil {
+		t.Fatalf("with a watch grant: %v", cerr)
+	}
+}
+
+// platformCalls is the number of platform requests svc made.
+func platformCalls(t *testing.T, svc *Service) uint64 {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "confapplet_conference_platform_request_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
 }
 
 // TestMicroDiscovery: the service answers $SRV.INFO with every endpoint.

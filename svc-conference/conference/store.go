@@ -102,7 +102,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 	if s.idem, err = mk(contract.IdempotencyBucket, "confapplet idempotency keys", cfg.IdempotencyTTL, 1); err != nil {
 		return nil, err
 	}
-	if cfg.InviteRatePerSec > 0 || cfg.GlobalRatePerSec > 0 {
+	if cfg.InviteRatePerSec > 0 || cfg.GlobalRatePerSec > 0 || budgetRefill(cfg) > 0 {
 		// A key unused for longer than its bucket takes to refill is full
 		// again: let it expire.
 		full := time.Duration(0)
@@ -112,6 +112,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 		if cfg.GlobalRatePerSec > 0 {
 			full = max(full, time.Duration(float64(cfg.GlobalBurst)/cfg.GlobalRatePerSec*float64(time.Second)))
 		}
+		full = max(full, budgetRefill(cfg))
 		if s.limits, err = mk(RateLimitBucket, "confapplet invitation rate limits (per client, and the global one)", full+time.Minute, 1); err != nil {
 			return nil, err
 		}

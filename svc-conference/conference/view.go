@@ -44,6 +44,7 @@ type confView struct {
 	pending map[string]ownWrite
 	behind  uint64 // with pending over its bound: reads wait until seen ≥ behind
 	full    bool   // a record was left out (over max): absences are not authoritative
+	live    int    // members ringing or joined over every record held (budget.go)
 
 	synced atomic.Bool // initial values applied and the watcher running
 	nc     *nats.Conn
@@ -151,7 +152,7 @@ func (v *confView) run(synced chan struct{}) {
 		}
 		v.mu.Lock()
 		clear(v.recs)
-		v.full = false
+		v.full, v.live = false, 0
 		v.mu.Unlock()
 	}
 }
@@ -205,10 +206,14 @@ func (v *confView) apply(e jetstream.KeyValueEntry) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if old := v.recs[key]; old != nil {
+		v.live -= old.live()
+	}
 	switch {
 	case r != nil:
 		if _, ok := v.recs[key]; ok || len(v.recs) < v.max {
 			v.recs[key] = r
+			v.live += r.live()
 		} else {
 			if !v.full {
 				v.log.Warn().Int("max", v.max).Msg("view full: conferences beyond it are read from the KV")
@@ -314,6 +319,18 @@ func (v *confView) stop() {
 	v.drop(v.w)
 	v.cancel()
 	v.drains.Wait()
+}
+
+// liveCalls is the number of members ringing or joined in every
+// conference; ok is false when the view cannot vouch for it (not in sync,
+// or full).
+func (v *confView) liveCalls() (n int, ok bool) {
+	if v == nil || !v.synced.Load() {
+		return 0, false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.live, !v.full
 }
 
 // size is the number of records held (tests).

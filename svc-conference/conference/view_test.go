@@ -136,7 +136,7 @@ func TestViewFollowsKV(t *testing.T) {
 	testkit.Eventually(t, "QueryConfState answered from the view", 10*time.Second, func() bool {
 		h0 := testCounter(hits)
 		var st contract.ConfState
-		mustJSON(t, e.must(contract.MethodQueryConfState, "bob", contract.ConfRequest{ConfID: confID}), &st)
+		mustJSON(t, e.must(contract.MethodQueryConfState, "alice", contract.ConfRequest{ConfID: confID}), &st)
 		if st.State != contract.StateWaiting || st.Count != 0 {
 			t.Fatalf("state %+v", st)
 		}
@@ -161,7 +161,7 @@ func TestViewFollowsKV(t *testing.T) {
 	}
 	testkit.Eventually(t, "view sees the other write", 10*time.Second, func() bool {
 		var st contract.ConfState
-		mustJSON(t, e.must(contract.MethodQueryConfState, "bob", contract.ConfRequest{ConfID: confID}), &st)
+		mustJSON(t, e.must(contract.MethodQueryConfState, "alice", contract.ConfRequest{ConfID: confID}), &st)
 		return st.State == contract.StateActive && st.Count == 2
 	})
 	if c := e.getConf("alice", confID); c.Count != 2 || len(c.Members) != 2 {
@@ -170,6 +170,7 @@ func TestViewFollowsKV(t *testing.T) {
 	e.must(contract.MethodAuthorizeWatch, "alice", contract.ConfRequest{ConfID: confID})
 	e.fails(contract.CodeForbidden, contract.MethodAuthorizeWatch, hdr("bob"), contract.ConfRequest{ConfID: confID})
 	e.fails(contract.CodeForbidden, contract.MethodGetConf, hdr("bob"), contract.ConfRequest{ConfID: confID})
+	e.fails(contract.CodeForbidden, contract.MethodQueryConfState, hdr("bob"), contract.ConfRequest{ConfID: confID})
 
 	// Deleted by someone else: gone from the view, and not found.
 	if err := kv.Delete(context.Background(), confID); err != nil {

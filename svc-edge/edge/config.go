@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ type Config struct {
 	Pprof          string // "" = off
 	NATSURL        string
 	LogLevel       string
-	AllowedOrigins []string // empty = the serving host and localhost; "*" = any
+	AllowedOrigins []string // empty = localhost, and the serving host when tokens are required; "*" = any
 	MaxConns       int
 	ReadLimit      int64
 	QueueLen       int
@@ -35,11 +36,22 @@ type Config struct {
 	Timeouts       map[string]time.Duration
 	NATSGrace      time.Duration
 	ReplayTimeout  time.Duration
-	AuthSecret     string `json:"-"`
+	AuthSecret     string `json:"-"` // HS256 key of connection tokens (jwt.go)
 	InstanceID     string // "" = random
 	ReadyFile      string
 	HTTP           svc.HTTPLimits // the public listener's
 	Healthcheck    bool
+
+	// Connection tokens (jwt.go) besides AuthSecret.
+	AuthPublicKey   string
+	AuthJWKSURL     string
+	AuthMaxLifetime time.Duration
+	// InsecureNoAuth must be set to run with none of the token keys
+	// (New then logs a warning).
+	InsecureNoAuth bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names a
+	// connection's source address (source.go); empty = the TCP peer.
+	TrustedProxies []netip.Prefix
 
 	// OnListen, when set, is called by Serve with the bound address (how a
 	// test learns the port of "-addr 127.0.0.1:0").
@@ -65,7 +77,14 @@ func DefaultConfig() Config {
 		ReplayTimeout:  10 * time.Second,
 		NATSGrace:      20 * time.Second,
 		HTTP:           svc.HTTPLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: time.Minute},
+
+		AuthMaxLifetime: 24 * time.Hour,
 	}
+}
+
+// authOn reports whether a connection token key is configured.
+func (c *Config) authOn() bool {
+	return c.AuthSecret != "" || c.AuthPublicKey != "" || c.AuthJWKSURL != ""
 }
 
 // Timeout is the deadline of one call of method.
@@ -101,6 +120,13 @@ func (c *Config) Validate() error {
 	if int64(c.SendQueueBytes) < c.ReadLimit {
 		bad("send-queue-bytes: %d is below read-limit %d", c.SendQueueBytes, c.ReadLimit)
 	}
+	if c.AuthMaxLifetime <= 0 {
+		bad("auth-max-lifetime: must be > 0")
+	}
+	if !c.authOn() && !c.InsecureNoAuth && !c.Healthcheck { // a health check serves no one
+		bad("no connection token key: set EDGE_AUTH_SECRET, EDGE_AUTH_PUBLIC_KEY or EDGE_AUTH_JWKS_URL " +
+			"(or EDGE_INSECURE_NO_AUTH=true to let anyone connect as any client id, for development only)")
+	}
 	for name, d := range map[string]time.Duration{"ping-interval": c.PingInterval, "pong-wait": c.PongWait,
 		"write-timeout": c.WriteTimeout, "shutdown-cap": c.ShutdownCap, "replay-timeout": c.ReplayTimeout, "nats-grace": c.NATSGrace,
 		"read-header-timeout": c.HTTP.ReadHeader, "idle-timeout": c.HTTP.Idle} {
@@ -130,7 +156,7 @@ func (c *Config) declare(f *svc.Flags, origins, timeouts *string) {
 	f.String(&c.Pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
 	f.NATS(&c.NATSURL)
 	f.LogLevel(&c.LogLevel)
-	f.String(origins, "allowed-origins", "comma-separated allowed `Origin`s: a full origin (`https://app.example.com`), a host with port, a host name, or `*` for any. Empty: the host serving the request, plus `localhost`, `127.0.0.1`, `[::1]` on any port. Requests without `Origin` (non-browser clients) are allowed. Refused: HTTP 403")
+	f.String(origins, "allowed-origins", "comma-separated allowed `Origin`s: a full origin (`https://app.example.com`), a host with port, a host name, or `*` for any. Empty: `localhost`, `127.0.0.1`, `[::1]` on any port, plus the host serving the request when connection tokens are required (without tokens the `Host` header is not trusted: DNS rebinding). Requests without `Origin` (non-browser clients) are allowed. Refused: HTTP 403")
 	f.Int(&c.MaxConns, "max-conns", "live WebSocket connections; more get HTTP 503")
 	f.Int64(&c.ReadLimit, "read-limit", "bytes of one incoming message; larger closes with 1009")
 	f.Int(&c.QueueLen, "queue-len", "requests waiting per connection (besides the one running); more get error -32002")
@@ -144,8 +170,12 @@ func (c *Config) declare(f *svc.Flags, origins, timeouts *string) {
 		svc.DocDefault("*(contract defaults)*"))
 	f.Duration(&c.NATSGrace, "nats-grace", "NATS unreachable this long: every session is closed with 4003 so browsers move to an edge that has NATS (requests meanwhile fail at once with -32000; `/readyz` is 503)")
 	f.Duration(&c.ReplayTimeout, "replay-timeout", "bound of one replay from the events stream (watch / resume)")
-	f.String(&c.AuthSecret, "auth-secret", "when set, every connection must present `?token=<exp>.<mac>` signed with this secret (see Connection tokens below); a missing, wrong or expired token gets HTTP 401 before the upgrade. Prefer the environment (a flag shows in `ps`)",
-		svc.DocDefault("*(empty: no token)*"))
+	f.String(&c.AuthSecret, "auth-secret", "HS256 secret of connection tokens (JWT, see Connection tokens below): every connection must present a token signed with it; a missing, forged, expired or over-long-lived token gets HTTP 401 before the upgrade. At least 32 random bytes (`openssl rand -hex 32`; shorter ones are logged as a warning). Prefer the environment (a flag shows in `ps`)")
+	f.String(&c.AuthPublicKey, "auth-public-key", "PEM file (`PUBLIC KEY` or `CERTIFICATE`) of the RSA or P-256 key whose private half signs RS256/ES256 tokens on your back end: the edge never holds a signing key")
+	f.String(&c.AuthJWKSURL, "auth-jwks-url", "JWKS URL (RFC 7517) of RS256/ES256 keys, looked up by the token's `kid`; fetched on first use, again for an unknown `kid` (at most every 30 s) and every 10 min")
+	f.Var((*prefixList)(&c.TrustedProxies), "trusted-proxies", "comma-separated CIDRs or addresses of load balancers whose `X-Forwarded-For` names a connection's source address (read from the nearest hop, skipping trusted ones); from anyone else the TCP peer is the source. svc-conference's per-source call budget counts by it")
+	f.Bool(&c.InsecureNoAuth, "insecure-no-auth", "run with none of the three token keys: anyone may connect as any client id. Without a key and without this the edge refuses to start; with it, it logs a warning on every start. For development only (the local stack sets it, on loopback)")
+	f.Duration(&c.AuthMaxLifetime, "auth-max-lifetime", "a token whose `exp` is further than this from now, or from its `iat`, is refused")
 	f.String(&c.InstanceID, "instance-id", "this edge's id in session notices and logs", svc.DocDefault("*(random)*"))
 	f.String(&c.ReadyFile, "ready-file", "once listening, write the bound address (`host:port`) to this file (tests, scripts)")
 	c.HTTP.Declare(f)

@@ -172,6 +172,7 @@ func testConfig() Config {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.ShutdownWindow = 100 * time.Millisecond
 	cfg.ShutdownCap = 5 * time.Second
+	cfg.InsecureNoAuth = true // the tests of tokens set a key (jwt_test.go)
 	return cfg
 }
 

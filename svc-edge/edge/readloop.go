@@ -30,7 +30,9 @@ func (srv *Server) serveConn(conn *websocket.Conn, br *bufio.Reader, s *session,
 	srv.unregister(s)
 	s.close()
 	conn.Close()
-	srv.metrics.disconnects.WithLabelValues(reason).Inc()
+	if reason != closeReason(contract.CloseSlowConsumer) { // counted by onSlow
+		srv.metrics.disconnects.WithLabelValues(reason).Inc()
+	}
 	s.logDebug().Str("reason", reason).Msg("disconnected")
 	srv.metrics.conns.Dec()
 	srv.conns.Add(-1)
@@ -104,4 +106,6 @@ func closeReason(code int) string {
 	return strconv.Itoa(code)
 }
 
+// onSlow counts a slow-consumer disconnect when it is decided (serveConn
+// does not count it again).
 func (srv *Server) onSlow() { srv.metrics.disconnects.WithLabelValues("slow").Inc() }

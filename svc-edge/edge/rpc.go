@@ -20,8 +20,9 @@ type handler func(srv *Server, s *session, c jsonrpc.Call, reqID string) (result
 
 // edgeHandlers serve the methods the table gives to the edge.
 var edgeHandlers = map[string]handler{
-	contract.MethodWatchConf:   (*Server).watchConf,
-	contract.MethodUnwatchConf: (*Server).unwatchConf,
+	contract.MethodWatchConf:    (*Server).watchConf,
+	contract.MethodUnwatchConf:  (*Server).unwatchConf,
+	contract.MethodRefreshToken: (*Server).refreshToken,
 }
 
 // handlers is the edge's dispatch, built from contract.MethodTable: each
@@ -89,6 +90,15 @@ func (srv *Server) request(s *session, method string, body []byte, reqID string)
 	}
 	if s.operator != "" {
 		msg.Header[contract.HeaderOperator] = []string{s.operator}
+	}
+	if s.role != "" {
+		msg.Header[contract.HeaderRole] = []string{s.role}
+	}
+	if s.source != "" {
+		msg.Header[contract.HeaderSource] = []string{s.source}
+	}
+	if s.grants != "" {
+		msg.Header[contract.HeaderWatch] = []string{s.grants}
 	}
 	if !srv.nc.IsConnected() { // a reconnecting client would buffer it until the deadline
 		return nil, jsonrpc.CodeError(contract.CodeUnavailable, "service unavailable: the edge is not connected to NATS")

@@ -54,6 +54,7 @@ type Server struct {
 	id      string
 	metrics *metrics
 	hub     *hub
+	auth    *verifier // nil: connection tokens are not checked
 	handler http.Handler
 	ws      websocket.Upgrader
 	subs    []*nats.Subscription
@@ -86,6 +87,15 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 	srv := &Server{cfg: cfg, nc: nc, log: log, id: cfg.InstanceID, metrics: newMetrics(), sessions: map[string]*session{},
 		pingDone: make(chan struct{})}
 	srv.hub = newHub(nc, js, log, srv.metrics, cfg.ReplayTimeout)
+	if srv.auth, err = newVerifier(cfg); err != nil {
+		return nil, err
+	}
+	if srv.auth == nil {
+		log.Warn().Msg("INSECURE: no connection token key (EDGE_INSECURE_NO_AUTH): anyone can connect as any client id and act on its conferences")
+	}
+	if n := len(cfg.AuthSecret); n > 0 && n < minSecretLen {
+		log.Warn().Int("bytes", n).Msgf("EDGE_AUTH_SECRET is shorter than %d bytes: HS256 tokens can be forged by guessing it (openssl rand -hex 32)", minSecretLen)
+	}
 	srv.ws = websocket.Upgrader{
 		ReadBufferSize:  0, // the connection's read buffer is the edge's (see hijacker)
 		WriteBufferSize: 1024,

@@ -142,6 +142,11 @@ func TestSlowReader(t *testing.T) {
 	if code := slow.closeCode(5 * time.Second); code != contract.CloseSlowConsumer {
 		t.Fatalf("close %d, want 4001", code)
 	}
+	// Once its connection has ended, the slow consumer is still counted once.
+	testkit.Eventually(t, "the slow connection to end", 5*time.Second, func() bool { return ed.srv.conns.Load() == 1 })
+	if got := slowCount(); got != 1 {
+		t.Fatalf("disconnects{slow} = %v for one slow consumer, want 1", got)
+	}
 }
 
 // Run with -addr 127.0.0.1:0 and -ready-file; shutdown closes with 1001.
@@ -151,7 +156,7 @@ func TestRunAndShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	env := map[string]string{"NATS_URL": e.ns.ClientURL(), "EDGE_SHUTDOWN_WINDOW": "300ms", "LOG_LEVEL": "error"}
+	env := map[string]string{"NATS_URL": e.ns.ClientURL(), "EDGE_SHUTDOWN_WINDOW": "300ms", "LOG_LEVEL": "error", "EDGE_INSECURE_NO_AUTH": "true"}
 	go func() {
 		done <- Run(ctx, []string{"-addr", "127.0.0.1:0", "-ops-addr", "127.0.0.1:0", "-ready-file", ready}, func(k string) string { return env[k] }, &strings.Builder{})
 	}()
@@ -236,7 +241,7 @@ func TestGoroutinesReturnToBaseline(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	env := map[string]string{"EDGE_ADDR": ":9999", "EDGE_QUEUE_LEN": "4", "EDGE_TIMEOUTS": "InviteJoinConf=15s,QueryConfState=2s",
-		"EDGE_ALLOWED_ORIGINS": "https://a.example, b.example", "NATS_URL": "nats://n:4222"}
+		"EDGE_ALLOWED_ORIGINS": "https://a.example, b.example", "NATS_URL": "nats://n:4222", "EDGE_AUTH_SECRET": "k"}
 	cfg, err := ParseConfig([]string{"-queue-len", "8"}, func(k string) string { return env[k] }, &strings.Builder{})
 	if err != nil {
 		t.Fatal(err)

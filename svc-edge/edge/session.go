@@ -6,11 +6,13 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/jsonrpc"
 	"confapplet/pkg/logging"
+	"confapplet/pkg/token"
 
 	"github.com/rs/zerolog"
 )
@@ -33,6 +35,13 @@ type session struct {
 	start    time.Time // when the connection arrived: the newest per client id wins
 	t        Transport
 	nextPing int64 // unix nanoseconds; the pinger's, under srv.mu
+
+	// From the connection token (jwt.go); changed by RefreshToken, which
+	// runs on the worker, as every reader of role and grants does.
+	role    string       // contract.HeaderRole value: "operator" or ""
+	grants  string       // contract.HeaderWatch value
+	expires atomic.Int64 // token expiry, Unix ns; 0 = none (the pinger closes at it)
+	source  string       // the connection's source address (source.go): contract.HeaderSource
 
 	// ctx is the worker's context for watches and replays: made on first
 	// use (context), canceled when the session ends or the worker exits,
@@ -65,6 +74,17 @@ type job struct {
 
 func newSession(srv *Server, connID, clientID, operator string, t Transport) *session {
 	return &session{srv: srv, connID: connID, clientID: clientID, operator: operator, t: t, start: time.Now()}
+}
+
+// setIdentity applies a verified token to the session.
+func (s *session) setIdentity(id identity) {
+	s.role, s.grants = "", id.watch
+	if id.operator {
+		s.role = token.RoleOperator
+	}
+	if !id.exp.IsZero() {
+		s.expires.Store(id.exp.UnixNano())
+	}
 }
 
 // Log events carrying the session's client and connection ids (nil, and

@@ -13,7 +13,8 @@ import (
 	"confapplet/pkg/logging"
 )
 
-// checkOrigin applies Config.AllowedOrigins; requests without Origin
+// checkOrigin applies Config.AllowedOrigins (default: localhost, and the
+// serving host when tokens are required); requests without Origin
 // (non-browser clients) pass.
 func (srv *Server) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -29,7 +30,15 @@ func (srv *Server) checkOrigin(r *http.Request) bool {
 		case "localhost", "127.0.0.1", "::1":
 			return true
 		}
-		return strings.EqualFold(u.Host, r.Host)
+		// The serving host is trusted only when connections need a token:
+		// without one, a page whose DNS name was rebound to this edge's
+		// address (Origin and Host both the attacker's name) would act as
+		// anyone on an intranet edge.
+		if srv.auth != nil && strings.EqualFold(u.Host, r.Host) {
+			return true
+		}
+		srv.metrics.rejected.WithLabelValues("origin").Inc()
+		return false
 	}
 	for _, a := range srv.cfg.AllowedOrigins {
 		if a == "*" || strings.EqualFold(a, origin) || strings.EqualFold(a, u.Host) || strings.EqualFold(a, u.Hostname()) {
@@ -56,10 +65,12 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if srv.cfg.AuthSecret != "" {
-		if why := checkToken(srv.cfg.AuthSecret, clientID, q.Get("token"), time.Now()); why != "" {
+	var id identity
+	if srv.auth != nil {
+		var why string
+		if id, why = srv.auth.verify(bearer(r), clientID, time.Now()); why != "" {
 			srv.metrics.rejected.WithLabelValues("auth").Inc()
-			srv.log.Debug().Str(logging.ClientID, clientID).Str("remote", r.RemoteAddr).Msg("connection refused: " + why)
+			srv.log.Info().Str(logging.ClientID, clientID).Str("remote", r.RemoteAddr).Str("why", why).Msg("connection refused")
 			http.Error(w, why, http.StatusUnauthorized)
 			return
 		}
@@ -102,13 +113,15 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, srv.onSlow)
 	s := newSession(srv, connID, clientID, q.Get("operator"), t)
 	s.start = arrived
+	s.setIdentity(id)
+	s.source = sourceAddr(r, srv.cfg.TrustedProxies)
 	switch srv.register(s) {
 	case registerClosing:
 		t.Close(contract.CloseGoingAway)
 	case registerStale:
 		t.Close(contract.CloseReplaced)
 	}
-	s.logDebug().Str("remote", r.RemoteAddr).Msg("connected")
+	s.logDebug().Str("remote", r.RemoteAddr).Str("source", s.source).Msg("connected")
 	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
 
 	// Keep-alive: the pinger (one goroutine for the edge) pings every
@@ -117,7 +130,12 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	alive := srv.cfg.PingInterval + srv.cfg.PongWait
 	_ = conn.SetReadDeadline(time.Now().Add(alive))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(alive)) })
-	conn.SetPingHandler(t.onPing)
+	// The client's own pings count as life too (docs/protocol.md §1.5):
+	// gorilla handles them inside a read that goes on, so push here.
+	conn.SetPingHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(alive))
+		return t.onPing(data)
+	})
 	conn.SetCloseHandler(t.onClose)
 	go srv.serveConn(conn, hj.br, s, t)
 }

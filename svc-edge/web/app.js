@@ -531,7 +531,10 @@ function logEvent(method, p) {
 
 // Page URL parameters, for deployments that need them: ?client=<id>&token=<token>
 // when the edge requires connection tokens (the operator's back end signs a
-// token for a client id and sends the browser here), ?operator=<token>.
+// token for a client id and sends the browser here), or
+// ?client=<id>&token_url=<url> to fetch a fresh token (JSON {"token": …} or the
+// token as text) from the operator's back end before every connect and
+// before it expires (docs/protocol.md 1.2a); ?operator=<token>.
 const params = new URLSearchParams(location.search);
 const validID = (id) => /^[A-Za-z0-9_-]{1,64}$/.test(id || "");
 let clientId = store.get(KEY_CLIENT);
@@ -547,7 +550,17 @@ const client = new ConfClient({
   clientId,
   operator: params.get("operator") || "",
   token: params.get("token") || "",
+  tokenSource: params.get("token_url") ? () => fetchToken(params.get("token_url")) : null,
 });
+
+// fetchToken asks the operator's back end (same origin or CORS, with its
+// cookies) for this client's connection token.
+async function fetchToken(url) {
+  const r = await fetch(url, { credentials: "include", headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error("token: HTTP " + r.status);
+  const text = (await r.text()).trim();
+  return text.startsWith("{") ? JSON.parse(text).token : text;
+}
 window.confapplet = { client, conf }; // for debugging and the browser test
 
 const saved = store.get(KEY_CONF);

@@ -30,7 +30,19 @@ export const Close = Object.freeze({
   SlowConsumer: 4001,
   NoPong: 4002,
   ServerFailure: 4003,
+  TokenExpired: 4004,
 });
+
+/** tokenExp returns a JWT's exp claim in ms (0 when it has none or is not a JWT). */
+export function tokenExp(token) {
+  try {
+    const p = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(p + "===".slice((p.length + 3) % 4))).exp;
+    return typeof exp === "number" ? exp * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
 
 /** Client-side error codes (outside JSON-RPC's and the server's ranges). */
 export const Local = Object.freeze({
@@ -112,8 +124,11 @@ export class ConfClient extends EventTarget {
    * @param {string} o.base      ws:// or wss:// origin of the edge
    * @param {string} o.clientId  stable client id
    * @param {string} [o.operator] optional operator token
-   * @param {string} [o.token] connection token (?token=<exp>.<mac>) for edges
-   *   that require one (EDGE_AUTH_SECRET); setToken replaces it before a reconnect
+   * @param {string} [o.token] connection token (a JWT, docs/protocol.md 1.2a) for
+   *   edges that require one; setToken replaces it before a reconnect
+   * @param {function} [o.tokenSource] async () => token, asked for a fresh token
+   *   before every connect and, on an open connection, when three quarters of
+   *   the token's lifetime have passed (sent with RefreshToken)
    * @param {number} [o.timeout] per-request timeout in ms (default 15000)
    * @param {function} [o.WebSocket] WebSocket constructor (tests)
    */
@@ -123,6 +138,8 @@ export class ConfClient extends EventTarget {
     this.clientId = o.clientId;
     this.operator = o.operator || "";
     this.token = o.token || "";
+    this.tokenSource = o.tokenSource || null;
+    this.refreshTimer = null;
     this.timeout = o.timeout || 15000;
     this.WS = o.WebSocket || globalThis.WebSocket;
     this.state = "closed";
@@ -161,6 +178,7 @@ export class ConfClient extends EventTarget {
   close() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.refreshTimer);
     if (this.ws) this.ws.close(1000, "bye");
     this.#setState("closed", {});
   }
@@ -216,8 +234,17 @@ export class ConfClient extends EventTarget {
     this.dispatchEvent(new CustomEvent("status", { detail: { state, attempt: this.attempt, ...extra } }));
   }
 
-  #open() {
+  async #open() {
     this.waiting = false;
+    if (this.tokenSource) {
+      try {
+        this.token = await this.tokenSource();
+      } catch (e) {
+        this.#scheduleReconnect({ code: 0, reason: "no token: " + e });
+        return;
+      }
+      if (this.stopped) return;
+    }
     const url = buildURL(this.base, this.clientId, this.lastSeq, { operator: this.operator, token: this.token });
     this.#setState(this.everOpened ? "reconnecting" : "connecting", {});
     let ws;
@@ -234,6 +261,7 @@ export class ConfClient extends EventTarget {
       this.everOpened = true;
       this.attempt = 0;
       this.#setState("open", { resumed });
+      this.#scheduleRefresh();
       const q = this.resendQueue;
       this.resendQueue = [];
       for (const p of q) if (this.pending.has(p.id)) this.#send(p);
@@ -244,6 +272,7 @@ export class ConfClient extends EventTarget {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      clearTimeout(this.refreshTimer);
       this.lastClose = { code: ev.code, reason: ev.reason };
       this.#failPending();
       if (this.stopped) {
@@ -261,6 +290,28 @@ export class ConfClient extends EventTarget {
     ws.onerror = () => {
       // onclose follows and does the work.
     };
+  }
+
+  // #scheduleRefresh renews the token in-band (RefreshToken) when three
+  // quarters of its remaining lifetime have passed; without a tokenSource
+  // the edge closes the connection at exp (4004) and the reconnect fails
+  // until setToken gives a fresh one.
+  #scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    const exp = tokenExp(this.token);
+    if (!this.tokenSource || !exp) return;
+    const ws = this.ws;
+    this.refreshTimer = setTimeout(async () => {
+      if (this.ws !== ws || this.state !== "open") return;
+      try {
+        const token = await this.tokenSource();
+        await this.call("RefreshToken", [token]);
+        this.token = token;
+      } catch (e) {
+        this.dispatchEvent(new CustomEvent("servererror", { detail: e }));
+      }
+      if (this.ws === ws) this.#scheduleRefresh();
+    }, Math.max(1000, ((exp - Date.now()) * 3) / 4));
   }
 
   #failPending() {
