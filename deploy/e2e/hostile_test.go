@@ -421,19 +421,36 @@ func TestHostileSmallDoors(t *testing.T) {
 		}
 	}
 
-	// A recordurl that would run script in the page is refused at the door.
+	// A recordurl that would run script in the page never reaches it: the
+	// callback is a bad body (answered, kept for reprocessing, never
+	// published), while a good one reaches the owner's page.
 	watcher := st.dial(0, "owner")
 	confID := watcher.createConf()
-	for _, u := range []string{"javascript:alert(document.cookie)", "data:text/html,<script>x</script>", "//evil.example/a.wav"} {
-		body := url.Values{"confid": {confID}, "notifytype": {"12"}, "state": {"12"}, "recordurl": {u}}.Encode()
+	post := func(recordURL string) {
+		t.Helper()
+		body := url.Values{"confid": {confID}, "notifytype": {"12"}, "state": {"12"}, "time": {"20260101120000"}, "recordurl": {recordURL}}.Encode()
 		resp, err := http.Post(st.cbURL+"/yt/"+secret+"/media", "application/x-www-form-urlencoded", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("recordurl %q: HTTP %d, want 400", u, resp.StatusCode)
+	}
+	for _, u := range []string{"javascript:alert(document.cookie)", "data:text/html,<script>x</script>", "//evil.example/a.wav"} {
+		post(u)
+	}
+	const good = "https://records.example/a.wav"
+	post(good)
+	for n := range watcher.c.Notifications() {
+		if !n.IsEvent() {
+			continue
 		}
+		var p struct {
+			RecordURL string `json:"recordurl"`
+		}
+		if err := n.Decode(&p); err != nil || n.Method != contract.NotifyMedia || p.RecordURL != good {
+			t.Fatalf("first event after the callbacks: %s %s, want the good recording's %s", n.Method, n.Params, contract.NotifyMedia)
+		}
+		break
 	}
 	watcher.quiet(300 * time.Millisecond)
 }
