@@ -11,6 +11,8 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
+
+	"github.com/gorilla/websocket"
 )
 
 // checkOrigin applies Config.AllowedOrigins (default: localhost, and the
@@ -52,47 +54,8 @@ func (srv *Server) checkOrigin(r *http.Request) bool {
 // serveWS is /client/{client_id}: checks, then the upgrade.
 func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
-	clientID := r.PathValue("client_id")
-	if !contract.ValidClientID(clientID) {
-		srv.metrics.rejected.WithLabelValues("bad_client_id").Inc()
-		http.Error(w, "client id must be 1-64 characters of A-Z a-z 0-9 _ -", http.StatusBadRequest)
-		return
-	}
-	q := r.URL.Query()
-	resume, err := parseResume(q.Get("resume"))
-	if err != nil {
-		srv.metrics.rejected.WithLabelValues("bad_resume").Inc()
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var id identity
-	if srv.auth != nil {
-		var why string
-		if id, why = srv.auth.verify(bearer(r), clientID, time.Now()); why != "" {
-			srv.metrics.rejected.WithLabelValues("auth").Inc()
-			srv.log.Info().Str(logging.ClientID, clientID).Str("remote", r.RemoteAddr).Str("why", why).Msg("connection refused")
-			http.Error(w, why, http.StatusUnauthorized)
-			return
-		}
-	}
-	// wg.Add under mu, before Shutdown sets closing: never concurrent with
-	// Shutdown's wg.Wait.
-	srv.mu.Lock()
-	closing := srv.closing
-	if !closing {
-		srv.wg.Add(1)
-	}
-	srv.mu.Unlock()
-	if closing {
-		srv.metrics.rejected.WithLabelValues("shutting_down").Inc()
-		http.Error(w, "edge shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	if n := srv.conns.Add(1); n > int64(srv.cfg.MaxConns) {
-		srv.conns.Add(-1)
-		srv.wg.Done()
-		srv.metrics.rejected.WithLabelValues("max_conns").Inc()
-		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+	adm, ok := srv.admit(w, r)
+	if !ok || !srv.reserveSlot(w) {
 		return
 	}
 	hj := &hijacker{ResponseWriter: w}
@@ -111,9 +74,9 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(srv.cfg.ReadLimit)
 	connID := srv.id + "-" + strconv.FormatUint(srv.connSeq.Add(1), 36)
 	t := newWSTransport(conn, srv.cfg.SendQueueBytes, srv.cfg.WriteTimeout, srv.onSlow)
-	s := newSession(srv, connID, clientID, q.Get("operator"), t)
+	s := newSession(srv, connID, adm.clientID, r.URL.Query().Get("operator"), t)
 	s.start = arrived
-	s.setIdentity(id)
+	s.setIdentity(adm.id)
 	s.source = sourceAddr(r, srv.cfg.TrustedProxies)
 	switch srv.register(s) {
 	case registerClosing:
@@ -122,22 +85,85 @@ func (srv *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		t.Close(contract.CloseReplaced)
 	}
 	s.logDebug().Str("remote", r.RemoteAddr).Str("source", s.source).Msg("connected")
-	s.enqueue(job{task: func() { srv.startSession(s, resume) }})
+	s.enqueue(job{task: func() { srv.startSession(s, adm.resume) }})
+	srv.keepAlive(conn, t)
+	go srv.serveConn(conn, hj.br, s, t)
+}
 
-	// Keep-alive: the pinger (one goroutine for the edge) pings every
-	// PingInterval; any frame (pongs included) pushes the read deadline;
-	// missing it closes with CloseNoPong.
+// admission is what a connection request asked for, once checked.
+type admission struct {
+	clientID string
+	resume   map[string]uint64
+	id       identity
+}
+
+// admit checks the client id, ?resume= and the token; on a refusal it has
+// answered the request and counted the reason.
+func (srv *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool) {
+	adm := admission{clientID: r.PathValue("client_id")}
+	if !contract.ValidClientID(adm.clientID) {
+		srv.metrics.rejected.WithLabelValues("bad_client_id").Inc()
+		http.Error(w, "client id must be 1-64 characters of A-Z a-z 0-9 _ -", http.StatusBadRequest)
+		return adm, false
+	}
+	var err error
+	if adm.resume, err = parseResume(r.URL.Query().Get("resume")); err != nil {
+		srv.metrics.rejected.WithLabelValues("bad_resume").Inc()
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return adm, false
+	}
+	if srv.auth != nil {
+		var why string
+		if adm.id, why = srv.auth.verify(bearer(r), adm.clientID, time.Now()); why != "" {
+			srv.metrics.rejected.WithLabelValues("auth").Inc()
+			srv.log.Info().Str(logging.ClientID, adm.clientID).Str("remote", r.RemoteAddr).Str("why", why).Msg("connection refused")
+			http.Error(w, why, http.StatusUnauthorized)
+			return adm, false
+		}
+	}
+	return adm, true
+}
+
+// reserveSlot counts the connection in wg and against MaxConns, or answers
+// 503. wg.Add happens under mu, before Shutdown sets closing, so it is
+// never concurrent with Shutdown's wg.Wait.
+func (srv *Server) reserveSlot(w http.ResponseWriter) bool {
+	srv.mu.Lock()
+	closing := srv.closing
+	if !closing {
+		srv.wg.Add(1)
+	}
+	srv.mu.Unlock()
+	if closing {
+		srv.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		http.Error(w, "edge shutting down", http.StatusServiceUnavailable)
+		return false
+	}
+	if n := srv.conns.Add(1); n > int64(srv.cfg.MaxConns) {
+		srv.conns.Add(-1)
+		srv.wg.Done()
+		srv.metrics.rejected.WithLabelValues("max_conns").Inc()
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+// keepAlive sets the read deadline rules: the pinger (one goroutine for
+// the edge) pings every PingInterval; any frame, pongs and the client's
+// own pings included, pushes the read deadline; missing it closes with
+// CloseNoPong.
+func (srv *Server) keepAlive(conn *websocket.Conn, t *wsTransport) {
 	alive := srv.cfg.PingInterval + srv.cfg.PongWait
 	_ = conn.SetReadDeadline(time.Now().Add(alive))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(alive)) })
-	// The client's own pings count as life too (docs/protocol.md §1.5):
-	// gorilla handles them inside a read that goes on, so push here.
+	// gorilla answers a client's ping inside a read that goes on, so the
+	// deadline is pushed here (docs/protocol.md §1.5).
 	conn.SetPingHandler(func(data string) error {
 		_ = conn.SetReadDeadline(time.Now().Add(alive))
 		return t.onPing(data)
 	})
 	conn.SetCloseHandler(t.onClose)
-	go srv.serveConn(conn, hj.br, s, t)
 }
 
 // readBufferSize is a connection's read buffer: small, as an idle
