@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"confapplet/pkg/pii"
+
 	"github.com/rs/zerolog"
 )
 
@@ -26,11 +28,24 @@ const (
 func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
 
 // New returns a JSON logger writing to w at level ("debug", "info", "warn",
-// "error"; "" means info), with a "service" field.
-func New(w io.Writer, level, service string) zerolog.Logger {
+// "error"; "" means info), with a "service" field. Phone numbers in its
+// lines are masked (pii.Writer) unless FullNumbers(true) is given; then the
+// logger's first line is a warning saying so.
+func New(w io.Writer, level, service string, opts ...Option) zerolog.Logger {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
 		lvl = zerolog.InfoLevel
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", service).Logger()
+	if !o.fullNumbers {
+		w = pii.Writer(w)
+	}
+	log := zerolog.New(w).Level(lvl).With().Timestamp().Str("service", service).Logger()
+	if o.fullNumbers {
+		log.Warn().Msg("full phone numbers are logged (log-full-numbers is on): personal data in the logs; turn it off after debugging")
+	}
+	return log
 }

@@ -120,6 +120,12 @@ func (f *Flags) LogLevel(p *string) {
 	f.String(p, "log-level", "`debug`, `info`, `warn` or `error` (zerolog JSON on stdout)", Env("LOG_LEVEL"))
 }
 
+// LogFullNumbers declares -log-full-numbers / LOG_FULL_NUMBERS: phone
+// numbers in the logs in full rather than masked (logging.FullNumbers).
+func (f *Flags) LogFullNumbers(p *bool) {
+	f.Bool(p, "log-full-numbers", "write phone numbers to the logs in full, not masked as `138****8005`: personal data, for debugging only (a warning is logged at start)", Env("LOG_FULL_NUMBERS"))
+}
+
 // Healthcheck declares -healthcheck: the binary only asks /healthz of the
 // instance listening on the address named by addrFlag and exits 0 or 1 (what
 // a Docker HEALTHCHECK runs). It is a mode, not a setting: no environment

@@ -24,7 +24,7 @@ type runConfig struct {
 	inviteNoResult                                                          bool
 	retries                                                                 int
 	http                                                                    svc.HTTPLimits
-	healthcheck                                                             bool
+	healthcheck, logFullNumbers                                             bool
 }
 
 // flags declares the settings of c, each described once (docs/yuntongxun.md
@@ -47,6 +47,7 @@ func (c *runConfig) flags() *svc.Flags {
 	f.Duration(&c.autoDel, "auto-delete-after", "delete a conference nobody joined after this long")
 	f.String(&c.rulesFile, "rules-file", "JSON file of call-progress rules replacing the defaults")
 	f.LogLevel(&c.logLevel)
+	f.LogFullNumbers(&c.logFullNumbers)
 	c.http.Declare(f)
 	f.Healthcheck(&c.healthcheck, "addr")
 	return f
@@ -97,7 +98,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("rules file %s: %w", c.rulesFile, err)
 		}
 	}
-	log := logging.New(stdout, c.logLevel, "ytxsim")
+	log := logging.New(stdout, c.logLevel, "ytxsim", logging.FullNumbers(c.logFullNumbers))
 	sim := New(Config{
 		AccountSID: c.sid, AuthToken: c.token, AppID: c.app, NotifyBaseURL: c.notify,
 		Format: cf, CallIDField: c.callIDField, InviteWithoutResult: c.inviteNoResult, Retries: r, RetryBackoff: c.backoff, Latency: c.latency, TailLatency: c.tail, TailRatio: c.ratio,

@@ -24,6 +24,7 @@ type Config struct {
 	MaxBody               int64
 	TimeZone              string
 	NATSURL, LogLevel     string // Run only: New takes a connection and a logger
+	LogFullNumbers        bool   // Run only
 	EventsMaxAge          time.Duration
 	EventsReplicas        int
 	EventsDuplicateWindow time.Duration // also the raw stream's
@@ -244,6 +245,7 @@ func (c *Config) declare(f *svc.Flags, o *options) {
 	f.String(&c.TimeZone, "time-zone", "the platform's time zone (event times are validated in it; tz data is embedded)")
 	f.NATS(&c.NATSURL)
 	f.LogLevel(&c.LogLevel)
+	f.LogFullNumbers(&c.LogFullNumbers)
 	f.Duration(&c.EventsMaxAge, "events-max-age", "how long `CONF_EVENTS` keeps events (replay window for reconnecting browsers)")
 	f.Int(&c.EventsReplicas, "events-replicas", "replicas of `CONF_EVENTS` (3 in a cluster)")
 	f.Duration(&c.EventsDuplicateWindow, "events-duplicate-window", "JetStream de-duplication window for platform retries")

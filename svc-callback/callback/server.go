@@ -185,7 +185,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.LogLevel, "svc-callback")
+	log := logging.New(stdout, cfg.LogLevel, "svc-callback", logging.FullNumbers(cfg.LogFullNumbers))
 	p := svc.NewProcess(log)
 	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-callback", Options: []nats.Option{
 		// No reconnect buffer: while NATS is away a publish fails at once

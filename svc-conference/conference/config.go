@@ -33,6 +33,7 @@ var DefaultAllowNumbers = []string{
 // it from DefaultConfig and change what they need.
 type Config struct {
 	NATSURL, HTTPAddr, LogLevel, InstanceName string
+	LogFullNumbers                            bool
 
 	// Platform (Yuntongxun REST).
 	YTXBaseURL, YTXAccountSID, YTXAuthToken, YTXAppID string
@@ -278,6 +279,7 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.NATS(&c.NATSURL)
 	f.String(&c.HTTPAddr, "http-addr", "ops listener (`/healthz`, `/readyz`, `/metrics`); empty disables")
 	f.LogLevel(&c.LogLevel)
+	f.LogFullNumbers(&c.LogFullNumbers)
 	f.String(&c.InstanceName, "instance", "instance name in logs, NATS connection name, micro metadata", svc.DocDefault("host name"))
 	f.String(&c.YTXBaseURL, "ytx-base-url", "platform REST prefix; production `https://app.cloopen.com:8883/2013-12-26`", svc.Env("YTX_BASE_URL"))
 	f.String(&c.YTXAccountSID, "ytx-account-sid", "platform account SID", svc.Env("YTX_ACCOUNT_SID"), svc.DocDefault("the simulator's default"))

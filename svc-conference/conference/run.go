@@ -36,7 +36,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := logging.New(stdout, cfg.LogLevel, "svc-conference").With().Str("instance", cfg.InstanceName).Logger()
+	log := logging.New(stdout, cfg.LogLevel, "svc-conference", logging.FullNumbers(cfg.LogFullNumbers)).With().Str("instance", cfg.InstanceName).Logger()
 
 	p := svc.NewProcess(log)
 	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-conference " + cfg.InstanceName})

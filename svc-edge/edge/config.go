@@ -23,6 +23,7 @@ type Config struct {
 	Pprof          string // "" = off
 	NATSURL        string
 	LogLevel       string
+	LogFullNumbers bool
 	AllowedOrigins []string // empty = localhost, and the serving host when tokens are required; "*" = any
 	MaxConns       int
 	ReadLimit      int64
@@ -156,6 +157,7 @@ func (c *Config) declare(f *svc.Flags, origins, timeouts *string) {
 	f.String(&c.Pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
 	f.NATS(&c.NATSURL)
 	f.LogLevel(&c.LogLevel)
+	f.LogFullNumbers(&c.LogFullNumbers)
 	f.String(origins, "allowed-origins", "comma-separated allowed `Origin`s: a full origin (`https://app.example.com`), a host with port, a host name, or `*` for any. Empty: `localhost`, `127.0.0.1`, `[::1]` on any port, plus the host serving the request when connection tokens are required (without tokens the `Host` header is not trusted: DNS rebinding). Requests without `Origin` (non-browser clients) are allowed. Refused: HTTP 403")
 	f.Int(&c.MaxConns, "max-conns", "live WebSocket connections; more get HTTP 503")
 	f.Int64(&c.ReadLimit, "read-limit", "bytes of one incoming message; larger closes with 1009")

@@ -23,7 +23,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cfg.Healthcheck {
 		return svc.Healthcheck(ctx, cfg.Addr)
 	}
-	return Serve(ctx, cfg, logging.New(stdout, cfg.LogLevel, "svc-edge"))
+	return Serve(ctx, cfg, logging.New(stdout, cfg.LogLevel, "svc-edge", logging.FullNumbers(cfg.LogFullNumbers)))
 }
 
 // Serve connects to NATS, listens on cfg.Addr (reporting the bound address
