@@ -56,6 +56,7 @@ type Config struct {
 	// State.
 	KVReplicas, EventsReplicas       int // EventsReplicas 0 = KVReplicas
 	IdempotencyTTL, IdempotencyStale time.Duration
+	StateMaxAge                      time.Duration // conference records and owner keys (retention.go)
 	Consumer                         string
 	EventWorkers                     int
 	MissingRecordRetries             int
@@ -105,6 +106,7 @@ func DefaultConfig() Config {
 		DefaultTimeout:       10 * time.Second,
 		KVReplicas:           1,
 		IdempotencyTTL:       24 * time.Hour,
+		StateMaxAge:          DefaultStateMaxAge,
 		IdempotencyStale:     30 * time.Second,
 		Consumer:             "conference-state",
 		EventWorkers:         8,
@@ -189,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EventsReplicas < 1 || c.EventsReplicas > 5 {
 		bad("events-replicas must be 1..5 (0: as kv-replicas)")
+	}
+	if c.StateMaxAge < time.Second {
+		bad("state-max-age must be ≥ 1s")
 	}
 	if c.IdempotencyTTL <= 0 || c.IdempotencyStale <= 0 {
 		bad("idempotency-ttl and idempotency-stale must be > 0")
@@ -301,6 +306,7 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.Int(&c.MissingRecordRetries, "missing-record-retries", "redeliveries of an event whose conference has no record yet")
 	f.Duration(&c.MissingRecordDelay, "missing-record-delay", "NakWithDelay between them")
 	f.Duration(&c.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are remembered (bucket TTL)")
+	f.Duration(&c.StateMaxAge, "state-max-age", "how long a conference's record (members' numbers included) and its owner key are kept after their last change (bucket TTL); then they are gone")
 	f.Duration(&c.IdempotencyStale, "idempotency-stale", "an unfinished request older than this may be taken over by its retry")
 	f.String(allow, "allow-numbers", "allowed number patterns, Go regexps anchored with `^…$`, separated by spaces or `;`", svc.DocDefault("see below"))
 	f.Int(&c.MaxNumbersPerCall, "max-numbers-per-call", "numbers in one `#`-joined `InviteJoinConf`")

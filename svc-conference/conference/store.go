@@ -73,6 +73,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket: name, Description: desc, Storage: jetstream.FileStorage,
 				Replicas: cfg.KVReplicas, TTL: ttl, History: history,
+				LimitMarkerTTL: limitMarkerTTL(name, ttl),
 			})
 			if err != nil && alreadyExists(err) {
 				kv, err = js.KeyValue(ctx, name)
@@ -86,10 +87,10 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 	}
 	s := &store{nc: js.Conn(), onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{}}
 	var err error
-	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", 0, 1); err != nil {
+	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", cfg.StateMaxAge, 1); err != nil {
 		return nil, err
 	}
-	if s.owners, err = mk(contract.OwnersBucket, "confapplet owner index: <clientid>.<confid>", 0, 1); err != nil {
+	if s.owners, err = mk(contract.OwnersBucket, "confapplet owner index: <clientid>.<confid>", cfg.StateMaxAge, 1); err != nil {
 		return nil, err
 	}
 	err = startRetry(ctx, func(ctx context.Context) (err error) {
