@@ -9,7 +9,9 @@
 // (13800138005 → 138****8005, 075512345678 → 075*****5678), with 8 ≤ n ≤ 10
 // the last 4 stay, and with fewer than 8 none does. So at most 7 digits of a
 // number are ever shown and at least 4 are always hidden. Separators ('-',
-// ' ') and the length stay, so masked logs still line up.
+// ' ') and the length stay, so masked logs still line up. In free text a run
+// is taken for a number from 9 digits on (text.go says why), in a field
+// that holds numbers from 5.
 package pii
 
 // Number masks one phone number by the package's rule. Characters other

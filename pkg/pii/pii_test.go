@@ -48,7 +48,8 @@ func TestText(t *testing.T) {
 		`called=0755-12345678&x=1`:                                     `called=075*-****5678&x=1`,
 		`line1\n13800138005`:                                           `line1\n138****8005`,
 		`call 26120100222100019f3c0a7b2d4e5f60 on 2026-12-01 00:22:21`: `call 26120100222100019f3c0a7b2d4e5f60 on 2026-12-01 00:22:21`,
-		`conf 1234567 seq 42`:                                          `conf ******* seq 42`,
+		`conf 12345678 seq 42 at 20261128103000`:                       `conf 12345678 seq 42 at 20261128103000`, // ids and platform times stay
+		`local 623456789`:                                              `local *****6789`,
 		`x13800138005`:                                                 `x13800138005`, // inside a word: not a number on its own
 		`nothing here`:                                                 `nothing here`,
 		`+86 138 0013 8005.`:                                           `+86 138 **** 8005.`,
@@ -64,13 +65,13 @@ func TestWriter(t *testing.T) {
 	w := Writer(&out)
 	lines := []string{
 		`{"level":"info","time":"2026-12-01T00:22:21.123456789Z","conf_id":"12345678","call_id":"26120100222100019f3c0a7b2d4e5f60","number":"13800138005","message":"invited"}` + "\n",
-		`{"level":"warn","raw":"<to>13900000001</to>\n<confid>12345678</confid>","error":"number \"6234567\" refused","message":"callback not understood"}` + "\n",
+		`{"level":"warn","raw":"<to>13900000001</to>\n<confid>12345678</confid>","error":"number \"075512345678\" refused","numbers":"6234567#13800138005","message":"callback not understood"}` + "\n",
 		`{"level":"info","seq":13800138005,"message":"no string value to mask"}` + "\n",
 		"plain text 13800138005\n",
 	}
 	want := []string{
 		`{"level":"info","time":"2026-12-01T00:22:21.123456789Z","conf_id":"12345678","call_id":"26120100222100019f3c0a7b2d4e5f60","number":"138****8005","message":"invited"}` + "\n",
-		`{"level":"warn","raw":"<to>139****0001</to>\n<confid>****5678</confid>","error":"number \"*******\" refused","message":"callback not understood"}` + "\n",
+		`{"level":"warn","raw":"<to>139****0001</to>\n<confid>12345678</confid>","error":"number \"075*****5678\" refused","numbers":"*******#138****8005","message":"callback not understood"}` + "\n",
 		lines[2],
 		"plain text 138****8005\n",
 	}

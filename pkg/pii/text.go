@@ -1,33 +1,41 @@
 package pii
 
-// minDigits is the fewest digits a run needs to be taken for a phone number
-// in free text: a local number without its area code has 7. Conference ids
-// have at most 8 digits, so Writer leaves the fields that hold them alone.
-const minDigits = 7
+import "time"
+
+// The fewest digits a run needs to be taken for a phone number. In free
+// text, 9: every number the toll-fraud guard lets svc-conference dial has
+// 10 or more (a mobile 11, a landline with its area code 10–12), while a
+// conference id has at most 8 and stays readable. In a field that holds
+// numbers (numberFields), 5: there a short number is a number too.
+const (
+	minDigits      = 9
+	minFieldDigits = 5
+)
 
 // Text masks, by the rule of Number, every run in s that looks like a phone
-// number: at least 7 digits, an optional leading '+', groups of at least 3
+// number: at least 9 digits, an optional leading '+', groups of at least 3
 // digits joined by one '-' or ' ' ("0755-12345678", "+86 138 0013 8005"),
 // with no letter or digit right before or after it (so a 32-character call
-// id and a date "2026-12-01" are left as they are).
+// id and a date "2026-12-01" are left as they are), and not a platform
+// timestamp (14 digits yyyyMMddHHmmss).
 func Text(s string) string {
 	b := []byte(s)
-	if !maskRuns(b) {
+	if !maskRuns(b, minDigits) {
 		return s
 	}
 	return string(b)
 }
 
-// maskRuns masks every number-looking run of b in place and reports
-// whether it changed anything.
-func maskRuns(b []byte) bool {
+// maskRuns masks every number-looking run of b with at least min digits in
+// place and reports whether it changed anything.
+func maskRuns(b []byte, min int) bool {
 	changed := false
 	for i := 0; i < len(b); {
 		start, end, n := nextRun(b, i)
 		if start < 0 {
 			break
 		}
-		if n >= minDigits {
+		if n >= min && !timestamp(b[start:end]) {
 			maskDigits(b[start:end], n)
 			changed = true
 		}
@@ -36,19 +44,30 @@ func maskRuns(b []byte) bool {
 	return changed
 }
 
-// hasRun reports whether maskRuns would change b.
-func hasRun(b []byte) bool {
+// hasRun reports whether maskRuns(b, min) would change b.
+func hasRun(b []byte, min int) bool {
 	for i := 0; i < len(b); {
 		start, end, n := nextRun(b, i)
 		if start < 0 {
 			return false
 		}
-		if n >= minDigits {
+		if n >= min && !timestamp(b[start:end]) {
 			return true
 		}
 		i = end
 	}
 	return false
+}
+
+// timestamp reports whether run is the platform's time format
+// (yyyyMMddHHmmss, 14 digits, this century): no phone number has that
+// shape, and raw callback bodies are full of them.
+func timestamp(run []byte) bool {
+	if len(run) != 14 || run[0] != '2' || run[1] != '0' {
+		return false
+	}
+	_, err := time.Parse("20060102150405", string(run))
+	return err == nil
 }
 
 // nextRun finds the first run at or after i: its bounds and its digit

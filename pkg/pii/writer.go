@@ -14,6 +14,12 @@ var idFields = map[string]bool{
 	"method": true, "subject": true,
 }
 
+// numberFields are the log fields that hold phone numbers: in them a
+// shorter digit run is masked too (minFieldDigits).
+var numberFields = map[string]bool{
+	"number": true, "numbers": true, "to": true, "from": true, "caller": true, "called": true, "phone": true,
+}
+
 // Writer masks every phone number in the log lines written through it
 // before they reach w. A line that is a JSON object (zerolog writes one per
 // Write) has Text applied to each string value except those of the
@@ -27,9 +33,9 @@ func (m *writer) Write(p []byte) (int, error) {
 	var out []byte
 	if t := bytes.TrimLeft(p, " \t"); len(t) > 0 && t[0] == '{' {
 		out = maskJSONValues(p)
-	} else if hasRun(p) {
+	} else if hasRun(p, minDigits) {
 		out = append([]byte(nil), p...)
-		maskRuns(out)
+		maskRuns(out, minDigits)
 	}
 	if out == nil {
 		return m.w.Write(p)
@@ -45,7 +51,8 @@ func (m *writer) Write(p []byte) (int, error) {
 // by ':' is a key, any other a value of the last key.
 func maskJSONValues(p []byte) []byte {
 	var out []byte
-	skip := false // the current value belongs to an identifier field
+	skip := false    // the current value belongs to an identifier field
+	min := minDigits // digits of the shortest run masked in the current value
 	for i := 0; i < len(p); i++ {
 		if p[i] != '"' {
 			continue
@@ -66,12 +73,17 @@ func maskJSONValues(p []byte) []byte {
 			j++
 		}
 		if j < len(p) && p[j] == ':' {
-			skip = idFields[string(p[start:end])] // no allocation: a map lookup by converted bytes
-		} else if !skip && hasRun(p[start:end]) {
+			// No allocation: map lookups by converted bytes.
+			skip = idFields[string(p[start:end])]
+			min = minDigits
+			if numberFields[string(p[start:end])] {
+				min = minFieldDigits
+			}
+		} else if !skip && hasRun(p[start:end], min) {
 			if out == nil {
 				out = append([]byte(nil), p...)
 			}
-			maskRuns(out[start:end])
+			maskRuns(out[start:end], min)
 		}
 		i = end
 	}

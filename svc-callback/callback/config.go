@@ -44,7 +44,7 @@ const (
 	DefaultTimeZone        = "Asia/Shanghai"
 	DefaultNATSURL         = "nats://127.0.0.1:4222"
 	DefaultEventsMaxAge    = 7 * 24 * time.Hour
-	DefaultRawMaxAge       = 30 * 24 * time.Hour
+	DefaultRawMaxAge       = 7 * 24 * time.Hour // as the events: raw bodies hold numbers (docs/operations.md, "Personal data")
 	DefaultRawMaxBytes     = 1 << 30
 	DefaultEventsReplicas  = 1
 	DefaultDuplicateWindow = 10 * time.Minute
