@@ -27,6 +27,7 @@ func (e *eraser) erase(ctx context.Context, t target) (*report, error) {
 		run  func(context.Context, target, *report) error
 	}{
 		{"events", e.events},
+		{"raw callbacks", e.raw},
 		{"conference records", e.records},
 		{"owner keys", e.owners},
 		{"idempotency records", e.idempotency},

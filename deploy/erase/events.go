@@ -40,7 +40,7 @@ func (e *eraser) events(ctx context.Context, t target, rep *report) error {
 	if t.conf != "" {
 		filter = contract.EventsSubject(t.conf)
 	}
-	found, err := e.scan(ctx, st, filter, t)
+	found, err := scan(ctx, st, filter, func(m jetstream.Msg, _ uint64) (stored, bool) { return match(m, t) })
 	if err != nil {
 		return err
 	}
@@ -69,8 +69,9 @@ func (e *eraser) events(ctx context.Context, t target, rep *report) error {
 	return nil
 }
 
-// scan reads every message of st on filter and returns those of the target.
-func (e *eraser) scan(ctx context.Context, st jetstream.Stream, filter string, t target) ([]stored, error) {
+// scan reads every message of st on filter, in order, and returns those
+// keep accepts (keep gets each message's stream sequence).
+func scan(ctx context.Context, st jetstream.Stream, filter string, keep func(jetstream.Msg, uint64) (stored, bool)) ([]stored, error) {
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return nil, fmt.Errorf("stream info: %w", err)
@@ -97,7 +98,7 @@ func (e *eraser) scan(ctx context.Context, st jetstream.Stream, filter string, t
 			if err != nil {
 				return nil, err
 			}
-			if s, ok := match(m, t); ok {
+			if s, ok := keep(m, md.Sequence.Stream); ok {
 				s.seq = md.Sequence.Stream
 				found = append(found, s)
 			}

@@ -9,12 +9,14 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/pii"
+	"confapplet/svc-callback/callback"
 )
 
 // report is what an erasure removed, by store.
 type report struct {
 	events   map[string]int // confid → events deleted from CONF_EVENTS
 	restored int            // last events stored again without the number
+	raw      int            // callbacks as received (and their markers) deleted from CALLBACK_RAW
 	records  map[string]int // confid → members whose number was removed; -1: the whole record
 	owners   int            // owner keys removed
 	idem     int            // idempotency records removed
@@ -41,6 +43,7 @@ func (r *report) print(w io.Writer, t target, dryRun bool) {
 		fmt.Fprintf(w, "; %d of them the last of its conference, stored again without the number", r.restored)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  callbacks as received (stream %s): %d\n", callback.RawStream, r.raw)
 	if t.conf != "" {
 		n := 0
 		if r.records[t.conf] == -1 {
