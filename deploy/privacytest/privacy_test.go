@@ -23,13 +23,15 @@ import (
 	"confapplet/pkg/contract"
 	"confapplet/pkg/testkit"
 	"confapplet/pkg/testkit/teststack"
+	"confapplet/pkg/token"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 const (
-	secret = "privacy-callback-secret"
+	secret   = "privacy-callback-secret"
+	tokenKey = "privacy-token-key" // the edge's HS256 key: the browser connects with a token
 	// The numbers invited; none may appear in full in any log.
 	erased   = "13800138005" // invited into two conferences, then erased
 	kept     = "13912345678" // invited next to it, kept
@@ -51,7 +53,8 @@ func TestPersonalData(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	build := &testkit.Builder{Root: repoRoot, Dir: filepath.Join(dir, "bin")}
-	st, err := teststack.Start(ctx, teststack.Options{Dir: dir, Build: build, LogLevel: "debug", Secret: secret})
+	st, err := teststack.Start(ctx, teststack.Options{Dir: dir, Build: build, LogLevel: "debug", Secret: secret,
+		Edge: map[string]string{"EDGE_AUTH_SECRET": tokenKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +70,9 @@ func TestPersonalData(t *testing.T) {
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 
-	b, err := client.Dial(ctx, st.Edges[0].WS(), "alice")
+	b, err := client.Dial(ctx, st.Edges[0].WS(), "alice", client.WithTokenSource(func(context.Context) (string, error) {
+		return token.Sign(tokenKey, "", token.New("alice", time.Now(), time.Hour))
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
