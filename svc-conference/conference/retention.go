@@ -25,3 +25,16 @@ func limitMarkerTTL(name string, ttl time.Duration) time.Duration {
 	}
 	return max(time.Second, min(time.Hour, ttl))
 }
+
+// forgetBefore drops confID's decoded record from the decode cache
+// (store.go) unless it is of revision rev or later. The view calls it for
+// every change it sees, so a record rewritten by another writer (the erase
+// command), purged or expired by the bucket's max age does not stay decoded
+// in memory with the numbers it had.
+func (s *store) forgetBefore(confID string, rev uint64) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if c, ok := s.cache[confID]; ok && c.rev < rev {
+		delete(s.cache, confID)
+	}
+}

@@ -15,11 +15,11 @@ import (
 // TestStateMaxAge: with short retention, a conference's record (its members'
 // numbers), its owner key and its idempotency record are gone from the KV
 // once they are older than the configured ages, and the service's view
-// forgets the conference too (GetConf: conf_not_found), while a conference
+// and its decode cache forget the conference too (GetConf: conf_not_found), while a conference
 // created afterwards is served as usual.
 func TestStateMaxAge(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	e.start(func(c *Config) { c.StateMaxAge, c.IdempotencyTTL = 2*time.Second, 2*time.Second })
+	svc := e.start(func(c *Config) { c.StateMaxAge, c.IdempotencyTTL = 2*time.Second, 2*time.Second })
 	confID := e.create("alice", 5)
 	e.must(contract.MethodInviteJoinConf, "alice", contract.InviteJoinConfRequest{ConfID: confID, Number: "13800138005", IdempotencyKey: "k-1"})
 	if c := e.getConf("alice", confID); len(c.Members) != 1 {
@@ -27,6 +27,10 @@ func TestStateMaxAge(t *testing.T) {
 	}
 
 	ctx := context.Background()
+	// A read through the store leaves the record decoded in its cache.
+	if _, _, err := svc.st.get(ctx, confID); err != nil {
+		t.Fatal(err)
+	}
 	kvs := map[string]jetstream.KeyValue{}
 	for _, b := range []string{contract.ConfBucket, contract.OwnersBucket, contract.IdempotencyBucket} {
 		kv, err := e.js.KeyValue(ctx, b)
@@ -49,6 +53,13 @@ func TestStateMaxAge(t *testing.T) {
 	if _, err := kvs[contract.ConfBucket].Get(ctx, confID); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("record of %s: %v, want not found", confID, err)
 	}
+	// Before any read (a read of a missing record clears the cache too).
+	testkit.Eventually(t, "the store's decode cache to forget the expired record", 5*time.Second, func() bool {
+		svc.st.cmu.Lock()
+		defer svc.st.cmu.Unlock()
+		_, cached := svc.st.cache[confID]
+		return !cached
+	})
 	testkit.Eventually(t, "the view forgets the expired conference", 5*time.Second, func() bool {
 		_, cerr := e.call(contract.MethodGetConf, hdr("alice"), contract.ConfRequest{ConfID: confID})
 		return cerr != nil && cerr.Code == contract.CodeConfNotFound

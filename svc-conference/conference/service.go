@@ -120,7 +120,7 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 			return decodeRecord(value)
 		}
 		if s.st.view, err = startView(ctx, nc, s.st.confs, cfg.ViewMaxRecords, log.With().Str("part", "view").Logger(),
-			decode, s.met.viewReads.WithLabelValues("hit"), s.met.viewReads.WithLabelValues("kv")); err != nil {
+			decode, s.st.forgetBefore, s.met.viewReads.WithLabelValues("hit"), s.met.viewReads.WithLabelValues("kv")); err != nil {
 			return nil, fmt.Errorf("conferences view: %w", err)
 		}
 	}

@@ -55,6 +55,7 @@ type confView struct {
 	quit   chan struct{} // closed by stop
 	drains sync.WaitGroup
 	decode func(key string, rev uint64, value []byte) (*record, error)
+	gone   func(key string, rev uint64) // a change of key at rev seen (retention.go)
 
 	// hits and misses count the read methods' reads answered from the view
 	// and those that went to the KV (counted by the callers of lookup).
@@ -76,9 +77,9 @@ const maxPending = 1 << 16
 // to the KV until it has). nc is the connection kv uses: after it
 // reconnects, the watcher is made anew (see run).
 func startView(ctx context.Context, nc *nats.Conn, kv jetstream.KeyValue, max int, log zerolog.Logger,
-	decode func(string, uint64, []byte) (*record, error), hits, misses prometheus.Counter) (*confView, error) {
+	decode func(string, uint64, []byte) (*record, error), gone func(string, uint64), hits, misses prometheus.Counter) (*confView, error) {
 	v := &confView{nc: nc, kv: kv, log: log, max: max, recs: map[string]*record{}, pending: map[string]ownWrite{},
-		done: make(chan struct{}), quit: make(chan struct{}), decode: decode, hits: hits, misses: misses}
+		done: make(chan struct{}), quit: make(chan struct{}), decode: decode, gone: gone, hits: hits, misses: misses}
 	// The watchers outlive ctx: stop ends them (a subscription also waits
 	// on the context it was made with, so that one is canceled too).
 	v.wctx, v.cancel = context.WithCancel(context.Background())
@@ -197,6 +198,9 @@ func (v *confView) markSynced() {
 
 func (v *confView) apply(e jetstream.KeyValueEntry) {
 	key, rev := e.Key(), e.Revision()
+	if v.gone != nil {
+		v.gone(key, rev)
+	}
 	var r *record
 	if e.Operation() == jetstream.KeyValuePut {
 		var err error
