@@ -148,6 +148,35 @@ func (c *Config) Validate() error {
 			bad("http-addr %q: %v", c.HTTPAddr, err)
 		}
 	}
+	if c.Concurrency < 1 {
+		bad("concurrency must be ≥ 1")
+	}
+	if c.DefaultTimeout <= 0 {
+		bad("default-timeout must be > 0")
+	}
+	if c.ShutdownGrace <= 0 {
+		bad("shutdown-grace must be > 0")
+	}
+	if c.ViewMaxRecords < 0 {
+		bad("view-max-records must be ≥ 0 (0 disables the view)")
+	}
+	if c.StartTimeout <= 0 {
+		bad("start-timeout must be > 0")
+	}
+	if c.HTTP == (svc.HTTPLimits{}) {
+		c.HTTP = svc.DefaultLimits
+	}
+	if c.HTTP.ReadHeader <= 0 || c.HTTP.Idle <= 0 {
+		bad("read-header-timeout and idle-timeout must be > 0")
+	}
+	c.validatePlatform(bad)
+	c.validateStorage(bad)
+	c.validateGuard(bad)
+	return errors.Join(errs...)
+}
+
+// validatePlatform checks the platform settings: credentials, TLS, status classes, callback URLs, time zone.
+func (c *Config) validatePlatform(bad func(string, ...any)) {
 	if c.YTXBaseURL == "" || c.YTXAccountSID == "" || c.YTXAuthToken == "" || c.YTXAppID == "" {
 		bad("ytx-base-url, ytx-account-sid, ytx-auth-token and ytx-app-id are required")
 	}
@@ -177,12 +206,10 @@ func (c *Config) Validate() error {
 			bad("time-zone %q: %v", c.TimeZone, err)
 		}
 	}
-	if c.Concurrency < 1 {
-		bad("concurrency must be ≥ 1")
-	}
-	if c.DefaultTimeout <= 0 {
-		bad("default-timeout must be > 0")
-	}
+}
+
+// validateStorage checks the JetStream settings: replicas, retention, idempotency, the event consumer.
+func (c *Config) validateStorage(bad func(string, ...any)) {
 	if c.KVReplicas < 1 || c.KVReplicas > 5 {
 		bad("kv-replicas must be 1..5")
 	}
@@ -207,6 +234,10 @@ func (c *Config) Validate() error {
 	if c.MissingRecordRetries < 0 || c.MissingRecordDelay <= 0 {
 		bad("missing-record-retries ≥ 0 and missing-record-delay > 0 required")
 	}
+}
+
+// validateGuard checks the toll-fraud guard and the call budgets, and compiles the number allow-list.
+func (c *Config) validateGuard(bad func(string, ...any)) {
 	if len(c.AllowNumbers) == 0 {
 		bad("allow-numbers: at least one pattern required (every invite would be refused)")
 	}
@@ -241,28 +272,12 @@ func (c *Config) Validate() error {
 	if c.DefaultMaxMember < c.MinMemberLimit || c.DefaultMaxMember > c.MaxMemberLimit {
 		bad("default-max-member %d outside %d..%d", c.DefaultMaxMember, c.MinMemberLimit, c.MaxMemberLimit)
 	}
-	if c.ShutdownGrace <= 0 {
-		bad("shutdown-grace must be > 0")
-	}
-	if c.ViewMaxRecords < 0 {
-		bad("view-max-records must be ≥ 0 (0 disables the view)")
-	}
-	if c.StartTimeout <= 0 {
-		bad("start-timeout must be > 0")
-	}
 	if c.CallsPerMinute < 0 || c.ConfsPerMinute < 0 || c.MaxLiveCalls < 0 || c.SourceCallsPerMinute < 0 || c.SourceConfsPerMinute < 0 {
 		bad("call budgets must be ≥ 0 (0 disables)")
 	}
 	if c.MaxLiveCalls > 0 && c.ViewMaxRecords == 0 {
 		bad("max-live-calls counts calls in the in-memory view: view-max-records must be > 0")
 	}
-	if c.HTTP == (svc.HTTPLimits{}) {
-		c.HTTP = svc.DefaultLimits
-	}
-	if c.HTTP.ReadHeader <= 0 || c.HTTP.Idle <= 0 {
-		bad("read-header-timeout and idle-timeout must be > 0")
-	}
-	return errors.Join(errs...)
 }
 
 // location is the platform's time zone.
