@@ -12,8 +12,9 @@ import (
 	"confapplet/pkg/svc"
 )
 
-// DefaultAddr is where the simulator listens by default: the platform's own
-// port (API.md §1).
+// DefaultAddr is where the simulator listens by default: the real
+// platform's REST port (app.cloopen.com:8883), so only the host changes
+// between the two.
 const DefaultAddr = ":8883"
 
 // runConfig is the simulator command's settings.

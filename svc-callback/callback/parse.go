@@ -200,7 +200,7 @@ var timeFields = map[string][]string{
 	contract.KindCreated:   {"createtime", "time"},
 	contract.KindInvite:    {"jointime", "time"},
 	contract.KindJoined:    {"jointime", "time"},
-	contract.KindQuit:      {"quittime", "jointime", "time"}, // the seed names the quit time "jointime"
+	contract.KindQuit:      {"quittime", "jointime", "time"}, // the original notification document names the quit time "jointime" too
 	contract.KindDeleted:   {"deltime", "time"},
 	contract.KindDismissed: {"time", "deltime"},
 	contract.KindMedia:     {"time"},

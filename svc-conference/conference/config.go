@@ -16,9 +16,9 @@ import (
 	"confapplet/pkg/yuntongxun"
 )
 
-// Default allow-list (BRIEF decision 9): mainland China mobile numbers and
-// landlines with their area code. Beijing (010) and the 02x cities have
-// 8-digit local numbers; the 3-digit area codes 03xx–09xx have 7- or 8-digit
+// Default allow-list: every invite dials a paid call, so only mainland
+// China mobile numbers and landlines with their area code. Beijing (010)
+// and the 02x cities have 8-digit local numbers; the 3-digit area codes 03xx–09xx have 7- or 8-digit
 // ones. Local numbers never start with 0 or 1. Service numbers (400/800,
 // short codes), international prefixes (00…, +…) and VoIP accounts are
 // refused unless an operator adds a pattern for them.
