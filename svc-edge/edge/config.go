@@ -161,7 +161,7 @@ func (c *Config) declare(f *svc.Flags, origins, timeouts *string) {
 	f.String(origins, "allowed-origins", "comma-separated allowed `Origin`s: a full origin (`https://app.example.com`), a host with port, a host name, or `*` for any. Empty: `localhost`, `127.0.0.1`, `[::1]` on any port, plus the host serving the request when connection tokens are required (without tokens the `Host` header is not trusted: DNS rebinding). Requests without `Origin` (non-browser clients) are allowed. Refused: HTTP 403")
 	f.Int(&c.MaxConns, "max-conns", "live WebSocket connections; more get HTTP 503")
 	f.Int64(&c.ReadLimit, "read-limit", "bytes of one incoming message; larger closes with 1009")
-	f.Int(&c.QueueLen, "queue-len", "requests waiting per connection (besides the one running); more get error -32002")
+	f.Int(&c.QueueLen, "queue-len", "requests waiting per connection besides the one running, invalid ones included (their answers wait their turn); more get error -32002, also in turn")
 	f.Int(&c.SendQueueBytes, "send-queue-bytes", "bytes queued to one connection and not yet written; more closes it with 4001 (slow consumer). Must be ≥ read-limit")
 	f.Duration(&c.PingInterval, "ping-interval", "keep-alive ping period (a connection's first ping comes after half to all of it, so connections that arrived together are not pinged together)")
 	f.Duration(&c.PongWait, "pong-wait", "a connection silent (no pong, no message) for ping-interval + pong-wait is closed with 4002")
