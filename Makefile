@@ -3,7 +3,8 @@ GO      ?= go
 MODULES := pkg svc-edge svc-conference svc-callback deploy deploy/bench
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
-.PHONY: test unit-test cluster-test bench-smoke bench-floor bench-rpc bench-fanout bench-idle vet fmt-check run
+.PHONY: test unit-test cluster-test bench-smoke bench-floor bench-rpc bench-fanout bench-idle vet fmt-check run \
+	images images-save compose-plugin
 # Everything: formatting, vet, every module's tests with -race (the browser test,
 # the compose check and the load tool's smoke included), then the multi-process
 # fault test.
@@ -39,3 +40,14 @@ bench-fanout:
 	$(GO) run ./deploy/bench fanout
 bench-idle:
 	$(GO) run ./deploy/bench idle -n 5000,19900 -hold 60s
+
+# Every image docker-compose.yml uses, with or without a container registry:
+# missing base images get faithful stand-ins (docs/operations.md, "Images").
+images:
+	deploy/images/images.sh build
+# One tarball of what compose runs, for an air-gapped host (docker load -i).
+images-save: images
+	deploy/images/images.sh save
+# `docker compose` v2 (up --wait), built from its Go module where missing.
+compose-plugin:
+	deploy/images/compose-plugin.sh
