@@ -21,7 +21,6 @@ import (
 // Settings the stack shares.
 const (
 	callbackSecret = "clustertest-secret"
-	operatorToken  = "clustertest-operator"
 )
 
 // tokenKey is the edges' HS256 key: the browsers connect with tokens they
