@@ -4,11 +4,11 @@ MODULES := pkg svc-edge svc-conference svc-callback deploy deploy/bench
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
 .PHONY: test unit-test cluster-test bench-smoke bench-floor bench-rpc bench-fanout bench-idle vet fmt-check run \
-	images images-save compose-plugin
+	images images-save compose-plugin test-docker docker-clean
 # Everything: formatting, vet, every module's tests with -race (the browser test,
-# the compose check and the load tool's smoke included), then the multi-process
-# fault test.
-test: fmt-check vet unit-test cluster-test bench-smoke
+# the compose check and the load tool's smoke included), the multi-process
+# fault test, then the compose stack in containers.
+test: fmt-check vet unit-test cluster-test bench-smoke test-docker
 
 unit-test:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -51,3 +51,12 @@ images-save: images
 # `docker compose` v2 (up --wait), built from its Go module where missing.
 compose-plugin:
 	deploy/images/compose-plugin.sh
+
+# docker-compose.yml in containers (needs a Docker Engine): the page in Chromium
+# through the load balancer, then the container fault test. Test stacks are
+# removed afterwards even when a test failed or timed out.
+test-docker: compose-plugin images
+	@rc=0; $(GO) test -tags docker -count=1 -p 1 -timeout 25m -v -run 'TestBrowserCompose|TestComposeFaults' \
+		./deploy/local/ ./deploy/clustertest/ || rc=$$?; deploy/dockerstack/clean.sh; exit $$rc
+docker-clean:
+	deploy/dockerstack/clean.sh

@@ -52,15 +52,14 @@ func upCompose(t *testing.T) *composeStack {
 	return &composeStack{Stack: st, t: t, tool: tool}
 }
 
-// edgeGauge is an edge container's own count of its WebSockets.
+// edgeGauge is how many connections the load balancer holds to an edge
+// container (its stats: scur of the server slot with the container's
+// address): the browsers whose WebSockets go through that edge. It does not
+// depend on where the edge serves its own metrics.
 func (c *composeStack) edgeGauge(name string) int {
 	c.t.Helper()
-	out, err := c.Fetch("http://" + name + ":8080/metrics")
-	if err != nil {
-		c.t.Errorf("%s: metrics: %v", name, err)
-		return 0
-	}
-	n, err := connectionsGauge(strings.NewReader(out))
+	ip := strings.TrimSpace(c.Must("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
+	n, err := c.LBSessions("edges", ip)
 	if err != nil {
 		c.t.Errorf("%s: %v", name, err)
 	}

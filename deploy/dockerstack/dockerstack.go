@@ -8,6 +8,8 @@ package dockerstack
 
 import (
 	"bytes"
+	"encoding/csv"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -155,31 +157,70 @@ func (s *Stack) WaitHealthy(name string, d time.Duration) {
 	s.t.Errorf("%s not healthy after %s (%s)", name, d, status)
 }
 
-// EdgesUp waits until the load balancer has n edges up (its stats CSV).
+// lbStats is the load balancer's stats CSV: one map per proxy and server
+// line, keyed by the header's field names (pxname, svname, scur, status, addr…).
+func (s *Stack) lbStats() ([]map[string]string, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats;csv", s.StatsPort))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("load balancer stats: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("load balancer stats: empty")
+	}
+	head := rows[0]
+	head[0] = strings.TrimPrefix(head[0], "# ")
+	var out []map[string]string
+	for _, r := range rows[1:] {
+		m := map[string]string{}
+		for i, v := range r {
+			if i < len(head) {
+				m[head[i]] = v
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// EdgesUp waits until the load balancer has n edges up.
 func (s *Stack) EdgesUp(n int, d time.Duration) {
 	s.t.Helper()
 	deadline := time.Now().Add(d)
 	up := 0
 	for time.Now().Before(deadline) {
 		up = 0
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats;csv", s.StatsPort))
-		if err == nil {
-			var body bytes.Buffer
-			_, _ = body.ReadFrom(resp.Body)
-			resp.Body.Close()
-			for _, line := range strings.Split(body.String(), "\n") {
-				f := strings.Split(line, ",")
-				if len(f) > 17 && f[0] == "edges" && f[1] != "BACKEND" && strings.HasPrefix(f[17], "UP") {
-					up++
-				}
+		rows, err := s.lbStats()
+		for _, r := range rows {
+			if r["pxname"] == "edges" && r["svname"] != "BACKEND" && strings.HasPrefix(r["status"], "UP") {
+				up++
 			}
-			if up == n {
-				return
-			}
+		}
+		if err == nil && up == n {
+			return
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	s.t.Errorf("load balancer: %d edges up after %s, want %d", up, d, n)
+}
+
+// LBSessions is how many connections the load balancer's backend holds to
+// the server at ip.
+func (s *Stack) LBSessions(backend, ip string) (int, error) {
+	rows, err := s.lbStats()
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		if r["pxname"] == backend && strings.HasPrefix(r["addr"], ip+":") {
+			return strconv.Atoi(r["scur"])
+		}
+	}
+	return 0, fmt.Errorf("load balancer: no server of %s at %s", backend, ip)
 }
 
 // Fetch GETs url from inside the load balancer's container, which has wget
