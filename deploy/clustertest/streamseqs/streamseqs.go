@@ -8,17 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"confapplet/pkg/contract"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Read returns the seq of every stored event of confID, in stream order.
-// It reads until the conference's last stored message (the subject's last,
-// asked of the stream first): a new ordered consumer's pending count can
-// still be 0 when it is asked at once.
+// Read returns the seq of every stored event of confID, in stream order:
+// message by message ("the next one on the subject from here"), up to the
+// subject's last message, asked of the stream first. Plain gets need no
+// consumer, whose creation can go unanswered for a while after a NATS node
+// was cut off and came back.
 func Read(ctx context.Context, js jetstream.JetStream, confID string) ([]uint64, error) {
 	subject := contract.EventsSubject(confID)
 	st, err := js.Stream(ctx, contract.EventsStream)
@@ -32,33 +32,20 @@ func Read(ctx context.Context, js jetstream.JetStream, confID string) ([]uint64,
 	if err != nil {
 		return nil, fmt.Errorf("last event of %s: %w", confID, err)
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		return nil, fmt.Errorf("ordered consumer on %s: %w", confID, err)
-	}
 	var out []uint64
-	for {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if err != nil {
-			return out, fmt.Errorf("fetch %s: %w", confID, err)
+			return out, fmt.Errorf("event of %s from stream sequence %d (the last is %d): %w", confID, seq, last.Sequence, err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			var e contract.Event
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				return out, fmt.Errorf("stored event of %s: %w", confID, err)
-			}
-			out = append(out, e.Seq)
-			if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= last.Sequence {
-				return out, nil
-			}
+		var e contract.Event
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			return out, fmt.Errorf("stored event of %s: %w", confID, err)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return out, fmt.Errorf("fetch %s: %w", confID, err)
+		out = append(out, e.Seq)
+		if m.Sequence >= last.Sequence {
+			return out, nil
 		}
-		if got == 0 {
-			return out, fmt.Errorf("%s: the stream's last event (stream sequence %d) never came", confID, last.Sequence)
-		}
+		seq = m.Sequence + 1
 	}
 }
