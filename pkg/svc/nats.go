@@ -29,10 +29,22 @@ type Conn struct {
 	log    zerolog.Logger
 }
 
+// A client pings its server every pingInterval and gives the connection up
+// after maxPingsOut unanswered pings: a server cut off by the network (a
+// partition, a dead host: no FIN, no RST) is noticed within about 6 s and
+// the client reconnects to another node, where nats.go's defaults (2 min, 2
+// pings) left a service waiting on it for minutes. The container fault test
+// (deploy/clustertest/docker_test.go) partitions a NATS node.
+const (
+	pingInterval = 2 * time.Second
+	maxPingsOut  = 2
+)
+
 // Connect connects with the options every service shares: reconnect
 // forever, also when the first attempt fails (Connect returns at once then,
-// and the connection comes up when NATS does), and log lines for
-// disconnect, reconnect, close and asynchronous errors.
+// and the connection comes up when NATS does), notice an unreachable server
+// within seconds, and log lines for disconnect, reconnect, close and
+// asynchronous errors.
 func Connect(cfg NATS, log zerolog.Logger) (*Conn, error) {
 	c := &Conn{closed: make(chan struct{}), log: log}
 	opts := append([]nats.Option{
@@ -40,6 +52,8 @@ func Connect(cfg NATS, log zerolog.Logger) (*Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(500 * time.Millisecond),
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(maxPingsOut),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
