@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
@@ -25,6 +26,14 @@ type watch struct {
 	replaying bool
 	buf       recovery.Buffer // live events arriving while replaying
 }
+
+// staleRereads is how many times a replay reads the stream again when the
+// live events it buffered begin past what it read, staleRereadWait apart,
+// before the gap is reported lost (watch.replay).
+const (
+	staleRereads    = 5
+	staleRereadWait = 100 * time.Millisecond
+)
 
 // maxReplayBuffer bounds the live events buffered for a watch during its
 // replay; beyond it the replay simply runs again from where it stopped.
@@ -74,6 +83,7 @@ func (w *watch) lost(g recovery.Gap) {
 func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) error {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
+	rereads := 0
 	for {
 		end, lastSeq, err := h.lastStored(ctx, w.confID)
 		if err != nil {
@@ -99,6 +109,23 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 			continue
 		}
 		merged, _ := recovery.Merge(from, buf)
+		if len(merged) > 0 && !merged[0].Gap.None() && rereads < staleRereads {
+			// The live events begin past what the stream read gave: the
+			// replica that answered (direct gets may be served by any, and
+			// one that rejoined after a partition can lag) may not have the
+			// newest events yet. Read again before calling the gap lost.
+			rereads++
+			for _, e := range buf {
+				w.buf.Add(e)
+			}
+			w.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(staleRereadWait):
+			}
+			continue
+		}
 		for _, d := range merged {
 			w.send(d.Gap, d.Event.Seq, d.Event.Msg)
 		}
