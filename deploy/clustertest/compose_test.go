@@ -48,7 +48,7 @@ func upCompose(t *testing.T) *composeStack {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build streamdump: %v\n%s", err, out)
 	}
-	st := dockerstack.Up(t, root, "ft", "CONF_OPERATOR_TOKEN="+operatorToken)
+	st := dockerstack.Up(t, root, "ft", "CONF_OPERATOR_TOKEN="+operatorToken, "EDGE_AUTH_SECRET="+tokenKey)
 	return &composeStack{Stack: st, t: t, tool: tool}
 }
 

@@ -32,6 +32,9 @@ const (
 	inviteEvery    = 700 * time.Millisecond // per owner
 	reconnectBound = 10 * time.Second
 	operatorToken  = "clustertest-operator"
+	// tokenKey is the edges' HS256 key: the browsers connect with tokens
+	// they mint for themselves (load_test.go), as in production.
+	tokenKey = "clustertest-token-key"
 )
 
 // fault is one line of the summary.

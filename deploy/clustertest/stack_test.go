@@ -23,10 +23,6 @@ const (
 	callbackSecret = "clustertest-secret"
 )
 
-// tokenKey is the edges' HS256 key: the browsers connect with tokens they
-// mint for themselves (load_test.go), as in production.
-const tokenKey = "clustertest-token-key"
-
 // repoRoot is the repository root, seen from deploy/clustertest.
 var repoRoot = filepath.Join("..", "..")
 

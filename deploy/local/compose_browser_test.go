@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"confapplet/deploy/dockerstack"
+	"confapplet/pkg/token"
 
 	"github.com/chromedp/chromedp"
 )
@@ -28,12 +29,14 @@ func TestBrowserCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := dockerstack.Up(t, root, "browser")
+	const secret = "compose-browser-test-secret"
+	s := dockerstack.Up(t, root, "browser", "EDGE_AUTH_SECRET="+secret)
 	step("compose stack up")
 	const wait = 15 * time.Second
 	connected := `document.querySelector('[data-testid=conn-status]').dataset.state === "open"`
 
-	b.do("load the page through the load balancer", wait, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/", s.LBPort)))
+	b.do("load the page through the load balancer", wait, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/?client=compose-page&token=%s",
+		s.LBPort, token.HS256(secret, "compose-page", time.Hour))))
 	b.waitFor("connected", connected, wait)
 	b.do("create", wait, click(`[data-testid=create-conf]`))
 	b.waitFor("the conference id", `/^[0-9]{4,8}$/.test(document.querySelector('[data-testid=conf-id]').textContent)`, wait)
