@@ -48,7 +48,11 @@ func upCompose(t *testing.T) *composeStack {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build streamdump: %v\n%s", err, out)
 	}
-	st := dockerstack.Up(t, root, "ft", "CONF_OPERATOR_TOKEN="+operatorToken, "EDGE_AUTH_SECRET="+tokenKey)
+	st := dockerstack.Up(t, root, "ft", "CONF_OPERATOR_TOKEN="+operatorToken, "EDGE_AUTH_SECRET="+tokenKey,
+		// The call budget is raised on purpose, as in the process test: the
+		// load comes from one address (its defaults are tested elsewhere).
+		"CONF_CALLS_PER_MINUTE=100000", "CONF_CONFS_PER_MINUTE=100000", "CONF_MAX_LIVE_CALLS=0",
+		"CONF_SOURCE_CALLS_PER_MINUTE=0", "CONF_SOURCE_CONFS_PER_MINUTE=0")
 	return &composeStack{Stack: st, t: t, tool: tool}
 }
 
