@@ -27,9 +27,9 @@ type watch struct {
 	buf       recovery.Buffer // live events arriving while replaying
 }
 
-// staleRereads is how many times a replay reads the stream again when the
-// live events it buffered begin past what it read, staleRereadWait apart,
-// before the gap is reported lost (watch.replay).
+// staleRereads is how many times a replay reads the stream again, through
+// its leader, when the live events it buffered begin past what it read,
+// staleRereadWait apart, before the gap is reported lost (watch.replay).
 const (
 	staleRereads    = 5
 	staleRereadWait = 100 * time.Millisecond
@@ -83,9 +83,9 @@ func (w *watch) lost(g recovery.Gap) {
 func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) error {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	rereads := 0
+	rereads, leader := 0, false
 	for {
-		end, lastSeq, err := h.lastStored(ctx, w.confID)
+		end, lastSeq, err := h.lastStoredVia(ctx, w.confID, leader)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 		from := w.last
 		w.mu.Unlock()
 		if lastSeq > from {
-			if from, err = h.replayStored(ctx, w, from, end); err != nil {
+			if from, err = h.replayStored(ctx, w, from, end, leader); err != nil {
 				return err
 			}
 		}
@@ -112,9 +112,10 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 		if len(merged) > 0 && !merged[0].Gap.None() && rereads < staleRereads {
 			// The live events begin past what the stream read gave: the
 			// replica that answered (direct gets may be served by any, and
-			// one that rejoined after a partition can lag) may not have the
-			// newest events yet. Read again before calling the gap lost.
-			rereads++
+			// one that rejoined after a partition can lag for seconds) may
+			// not have the newest events yet. Read again, through the
+			// leader, before calling the gap lost.
+			rereads, leader = rereads+1, true
 			for _, e := range buf {
 				w.buf.Add(e)
 			}
@@ -136,10 +137,11 @@ func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) er
 }
 
 // replayStored delivers the events of w's conference stored after event
-// from, up to stream sequence end, and returns the last seq delivered.
-func (h *hub) replayStored(ctx context.Context, w *watch, from, end uint64) (uint64, error) {
+// from, up to stream sequence end, and returns the last seq delivered; it
+// reads through the stream leader when leader is set.
+func (h *hub) replayStored(ctx context.Context, w *watch, from, end uint64, leader bool) (uint64, error) {
 	for sseq := w.cs.position(from); sseq <= end; {
-		m, err := h.next(ctx, w.confID, sseq)
+		m, err := h.nextVia(ctx, w.confID, sseq, leader)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
