@@ -71,3 +71,35 @@ func TestLeaderGetMatchesDirectGet(t *testing.T) {
 		t.Errorf("last of a conference with no event: %d %d %v", sseq, seq, err)
 	}
 }
+
+// TestLiveGapRepairedFromStream: a watch that stands behind what is stored
+// (placed by a read a lagging replica answered) and then sees a later live
+// event reads the missing events from the stream leader and delivers them,
+// instead of telling the client they are lost. Events that are really gone
+// are still reported (TestEventsLost).
+func TestLiveGapRepairedFromStream(t *testing.T) {
+	e := newEnv(t)
+	e.ownedBy(map[string][]string{"g": {"4444"}})
+	ed := e.edge(nil)
+	cl := dial(t, ed.url, "g", "resume=4444:0")
+	e.publish("4444", 1, contract.KindCreated)
+	e.publish("4444", 2, contract.KindJoined)
+	wantSeqs(t, "live", cl.events(2), 1)
+
+	s := ed.srv.sessionOf("g")
+	s.mu.Lock()
+	w := s.watches["4444"]
+	s.mu.Unlock()
+	w.mu.Lock()
+	w.last = 1 // as if seq 2 had not been seen when the watch was placed
+	w.mu.Unlock()
+
+	e.publish("4444", 3, contract.KindQuit)
+	got := cl.events(2)
+	for _, m := range got {
+		if m.Method == contract.NotifyEventsLost {
+			t.Fatalf("seq 2 is stored, yet reported lost: %s", m.raw)
+		}
+	}
+	wantSeqs(t, "repaired", got, 2)
+}

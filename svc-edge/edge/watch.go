@@ -39,16 +39,51 @@ const (
 // replay; beyond it the replay simply runs again from where it stopped.
 const maxReplayBuffer = 1024
 
-// offer delivers a live event, or buffers it while the watch replays.
+// offer delivers a live event, or buffers it while the watch replays. A
+// live event past the next one expected starts a replay through the
+// stream leader instead of calling the gap lost at once: the read that
+// placed this watch may have been answered by a replica that lagged.
 func (w *watch) offer(seq uint64, msg []byte) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.replaying {
 		w.buf.Add(recovery.Event{Seq: seq, Msg: msg})
+		w.mu.Unlock()
 		return
 	}
-	if gap, ok := recovery.Advance(w.last, seq); ok {
+	gap, ok := recovery.Advance(w.last, seq)
+	if ok && !gap.None() && w.cs != nil {
+		w.replaying = true
+		w.buf.Add(recovery.Event{Seq: seq, Msg: msg})
+		w.mu.Unlock()
+		// In the session's worker, like every replay: ordered with its
+		// requests, under its context. Enqueued with w.mu released, as
+		// the session's lock is never taken under a watch's.
+		enqueueTask(w.s, w.repair)
+		return
+	}
+	if ok {
 		w.send(gap, seq, msg)
+	}
+	w.mu.Unlock()
+}
+
+// enqueueTask runs f in s's worker. It is set in init because the method
+// table (rpc.go) reaches offer, and a direct call of enqueue from here
+// would make the table's initialization depend on itself.
+var enqueueTask func(s *session, f func())
+
+func init() {
+	enqueueTask = func(s *session, f func()) { s.enqueue(job{task: f}) }
+}
+
+// repair replays w through the stream leader after a live event skipped
+// some; a failed read closes the connection, so the client resumes rather
+// than keeps a silent gap. Worker only.
+func (w *watch) repair() {
+	ctx := w.s.context()
+	if err := w.cs.h.replayVia(ctx, w, nil, true); err != nil && ctx.Err() == nil {
+		w.s.logError().Err(err).Str(logging.ConfID, w.confID).Msg("replay failed")
+		w.s.t.Close(contract.CloseServerFailure)
 	}
 }
 
@@ -81,9 +116,15 @@ func (w *watch) lost(g recovery.Gap) {
 // before, if not nil, is called once with the last seq stored, before any
 // event is queued.
 func (h *hub) replay(ctx context.Context, w *watch, before func(last uint64)) error {
+	return h.replayVia(ctx, w, before, false)
+}
+
+// replayVia is replay, reading through the stream leader from the start
+// when leader is set (otherwise only once a gap shows).
+func (h *hub) replayVia(ctx context.Context, w *watch, before func(last uint64), leader bool) error {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	rereads, leader := 0, false
+	rereads := 0
 	for {
 		end, lastSeq, err := h.lastStoredVia(ctx, w.confID, leader)
 		if err != nil {
