@@ -252,7 +252,7 @@ func (p *publisher) publishAfter(ctx context.Context, subj string, data []byte, 
 	msg.Data = data
 	msg.Header.Set(HeaderEventKey, id.Key)
 	msg.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
-	return publishThroughElection(ctx, p.js, msg,
+	return p.js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID(id.msgID(last.seq)),
 		jetstream.WithExpectStream(contract.EventsStream),
 		jetstream.WithExpectLastSequencePerSubject(last.streamSeq))

@@ -134,7 +134,7 @@ func (rs *rawStore) keep(ctx context.Context, kind, pathRest string, r *http.Req
 	msg.Header.Set(HeaderRawRemote, r.RemoteAddr)
 	msg.Header.Set(HeaderRawReceived, received.UTC().Format(time.RFC3339Nano))
 	sum := sha256.Sum256([]byte(kind + "\x00" + r.Method + "\x00" + r.URL.RawQuery + "\x00" + string(body)))
-	ack, err := publishThroughElection(ctx, rs.js, msg, jetstream.WithMsgID("raw-"+hex.EncodeToString(sum[:])),
+	ack, err := rs.js.PublishMsg(ctx, msg, jetstream.WithMsgID("raw-"+hex.EncodeToString(sum[:])),
 		jetstream.WithExpectStream(RawStream))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
@@ -150,7 +150,7 @@ func (rs *rawStore) markUnparsed(ctx context.Context, kind string, rawSeq uint64
 	msg := nats.NewMsg(unparsedSubjectPrefix + kind)
 	msg.Header.Set(HeaderRawSeq, strconv.FormatUint(rawSeq, 10))
 	msg.Header.Set(HeaderRawError, truncate([]byte(reason.Error()), 512))
-	_, err := publishThroughElection(ctx, rs.js, msg, jetstream.WithMsgID("unparsed-"+strconv.FormatUint(rawSeq, 10)),
+	_, err := rs.js.PublishMsg(ctx, msg, jetstream.WithMsgID("unparsed-"+strconv.FormatUint(rawSeq, 10)),
 		jetstream.WithExpectStream(RawStream))
 	if err != nil {
 		return fmt.Errorf("%w: unparsed marker: %v", errUnavailable, err)
