@@ -28,26 +28,9 @@ func TestCreateInviteQuit(t *testing.T) {
 	created := alice.expect(contract.NotifyCreate)
 	dense(t, "alice", confID, created, 1)
 
-	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad, err := alice.c.InviteJoinConf(alice.ctx(), confID, busy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.ring()
 	// The answered call reports twice (its invitation's result and the
 	// join notification), the busy one once.
-	invites := alice.expect(contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin)
-	dense(t, "alice", confID, invites, 2)
-	results := map[string][]int{}
-	for _, ev := range invites {
-		if ev.Result == nil {
-			t.Fatalf("OnConfInviteJoin without result: %+v", ev.params)
-		}
-		results[ev.CallID] = append(results[ev.CallID], *ev.Result)
-	}
+	good, bad, results := inviteAnsweringAndBusy(t, st, alice, confID)
 	if r := results[good]; len(r) != 2 || r[0] != 0 || r[1] != 0 {
 		t.Errorf("answering number %s: results %v, want [0 0]", answering, r)
 	}

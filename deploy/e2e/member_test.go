@@ -17,24 +17,7 @@ func TestInviteResultWithoutResult(t *testing.T) {
 	st := newStack(t, func(s *stack) { s.inviteWithoutResult = true })
 	alice := st.dial(0, "alice")
 	confID := alice.createConf()
-	good, err := alice.c.InviteJoinConf(alice.ctx(), confID, answering)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad, err := alice.c.InviteJoinConf(alice.ctx(), confID, busy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.ring()
-	evs := alice.expect(contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin)
-	dense(t, "alice", confID, evs, 2)
-	results := map[string][]int{}
-	for _, ev := range evs {
-		if ev.Result == nil {
-			t.Fatalf("OnConfInviteJoin without result: %+v", ev.params)
-		}
-		results[ev.CallID] = append(results[ev.CallID], *ev.Result)
-	}
+	good, bad, results := inviteAnsweringAndBusy(t, st, alice, confID)
 	if r := results[good]; len(r) != 2 || r[0] != contract.ResultPending || r[1] != 0 {
 		t.Errorf("answered call: results %v, want [-1 0]", r)
 	}

@@ -404,3 +404,28 @@ func (st *stack) callFor(confID, number string) string {
 	st.t.Fatalf("no call to %s in %s", number, confID)
 	return ""
 }
+
+// inviteAnsweringAndBusy invites an answering and a busy number into
+// confID, lets the simulator ring, and returns both call ids with the
+// results of the three OnConfInviteJoin that follow (seq 2..4), by call id.
+func inviteAnsweringAndBusy(t *testing.T, st *stack, b *browser, confID string) (good, bad string, results map[string][]int) {
+	t.Helper()
+	good, err := b.c.InviteJoinConf(b.ctx(), confID, answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad, err = b.c.InviteJoinConf(b.ctx(), confID, busy); err != nil {
+		t.Fatal(err)
+	}
+	st.ring()
+	evs := b.expect(contract.NotifyInviteJoin, contract.NotifyInviteJoin, contract.NotifyInviteJoin)
+	dense(t, "the inviter", confID, evs, 2)
+	results = map[string][]int{}
+	for _, ev := range evs {
+		if ev.Result == nil {
+			t.Fatalf("OnConfInviteJoin without result: %+v", ev.params)
+		}
+		results[ev.CallID] = append(results[ev.CallID], *ev.Result)
+	}
+	return good, bad, results
+}
