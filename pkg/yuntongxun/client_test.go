@@ -27,7 +27,12 @@ const (
 	testApp   = "8a48b5514a61a814014a8a8a8f1d0c2b"
 )
 
-// 2026-11-28 04:00:00 UTC is 12:00:00 in Shanghai.
+// testNow is the fixed input of the known-answer and golden tests, not a
+// clock origin: sig, Authorization and testdata/golden/* were worked out
+// for this instant (12:00:00 in Shanghai), and no test here sends it to
+// anything that compares it with the wall clock (the simulator's 24-hour
+// check is exercised with its own clock, pkg/ytxsim TestClockRule), so
+// the tests pass on any day.
 var testNow = time.Date(2026, 11, 28, 4, 0, 0, 0, time.UTC)
 
 // TestAuthKnownAnswer checks sig and Authorization against values worked
