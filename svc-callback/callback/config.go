@@ -31,6 +31,8 @@ type Config struct {
 	RawMaxAge             time.Duration // raw.go
 	RawMaxBytes           int64         // -1: no bound
 	PublishTimeout        time.Duration
+	SpoolDir              string // "" = no spool: an unavailable store → 503 (spool.go)
+	SpoolMaxBytes         int64
 	ShutdownTimeout       time.Duration // Run only
 	SeqCacheSize          int
 	SeqCacheTTL           time.Duration
@@ -49,6 +51,7 @@ const (
 	DefaultEventsReplicas  = 1
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultPublishTimeout  = 5 * time.Second
+	DefaultSpoolMaxBytes   = 256 << 20
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSeqCacheSize    = 16384
 	DefaultSeqCacheTTL     = 10 * time.Minute
@@ -68,6 +71,7 @@ func DefaultConfig() Config {
 		RawMaxAge:             DefaultRawMaxAge,
 		RawMaxBytes:           DefaultRawMaxBytes,
 		PublishTimeout:        DefaultPublishTimeout,
+		SpoolMaxBytes:         DefaultSpoolMaxBytes,
 		ShutdownTimeout:       DefaultShutdownTimeout,
 		SeqCacheSize:          DefaultSeqCacheSize,
 		SeqCacheTTL:           DefaultSeqCacheTTL,
@@ -103,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = d.PublishTimeout
+	}
+	if c.SpoolMaxBytes == 0 {
+		c.SpoolMaxBytes = d.SpoolMaxBytes
 	}
 	if c.RawMaxAge == 0 {
 		c.RawMaxAge = d.RawMaxAge
@@ -151,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, errors.New("publish timeout must be > 0"))
+	}
+	if c.SpoolMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("spool max bytes %d is below 1 MiB", c.SpoolMaxBytes))
 	}
 	if c.RawMaxAge < time.Hour {
 		errs = append(errs, fmt.Errorf("raw max age %s is below 1h", c.RawMaxAge))
@@ -251,7 +261,9 @@ func (c *Config) declare(f *svc.Flags, o *options) {
 	f.Duration(&c.EventsDuplicateWindow, "events-duplicate-window", "JetStream de-duplication window for platform retries")
 	f.Duration(&c.RawMaxAge, "raw-max-age", "how long `CALLBACK_RAW` keeps every callback as received (so how long one not understood can be re-processed)")
 	f.Int64(&c.RawMaxBytes, "raw-max-bytes", "size bound of `CALLBACK_RAW`, oldest callbacks dropped first; `-1` = none. Must fit the NATS server's `max_file_store`")
-	f.Duration(&c.PublishTimeout, "publish-timeout", "bound on storing one callback; past it → 503")
+	f.Duration(&c.PublishTimeout, "publish-timeout", "bound on storing one callback; past it → spooled (with a spool) or 503")
+	f.String(&c.SpoolDir, "spool-dir", "directory on local disk (a volume in a container) where callbacks that arrive while the event store cannot take them are kept, fsynced, and answered 200, then stored in arrival order once it answers; instances may share it (one locked slot file each). Empty: no spool, such callbacks get 503 and depend on the platform's retries, whose policy is unknown", svc.DocDefault("(empty = no spool)"))
+	f.Int64(&c.SpoolMaxBytes, "spool-max-bytes", "bound of this instance's spool; past it → 503")
 	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "hard cap of the whole shutdown (callbacks in flight, NATS drain)")
 	f.Int(&c.SeqCacheSize, "seq-cache-size", "conferences whose latest event (seq, stream seq, key) the process remembers (about 250 bytes each), so a callback is stored with one NATS round trip instead of two (LRU; `-1` disables: every callback reads the last event first)")
 	f.Duration(&c.SeqCacheTTL, "seq-cache-ttl", "how long a remembered latest event is used before it is read again")

@@ -12,7 +12,8 @@ const (
 	outcomeBadRequest  = "bad_request" // body unreadable, 400
 	outcomeUnparsed    = "unparsed"    // kept raw but not understood, 200 (svc-callback reprocess)
 	outcomeTooLarge    = "too_large"   // body over the limit, 413
-	outcomeUnavailable = "unavailable" // NATS/JetStream failed, 503
+	outcomeUnavailable = "unavailable" // NATS/JetStream failed (and no spool took it), 503
+	outcomeSpooled     = "spooled"     // the store did not answer: kept on local disk, 200 (spool.go)
 	outcomeNotFound    = "not_found"   // wrong secret or unknown kind, 404
 	outcomeDenied      = "denied"      // source address not allowed, 403
 	outcomeBadMethod   = "bad_method"  // not GET or POST, 405
@@ -29,6 +30,7 @@ type metrics struct {
 	latency    prometheus.Histogram
 	conflicts  prometheus.Counter
 	reads      prometheus.Counter
+	forwarded  prometheus.Counter
 }
 
 // newMetrics registers svc-callback's metrics in a registry of its own
@@ -58,7 +60,11 @@ func newMetrics() *metrics {
 			Help: "Reads of a conference's last stored event (cache misses, conflicts, retry checks); the steady path publishes without one.",
 		}),
 	}
-	m.reg.MustRegister(m.callbacks, m.duplicates, m.latency, m.conflicts, m.reads,
+	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "confapplet", Subsystem: "callback", Name: "spool_forwarded_total",
+		Help: "Spooled callbacks stored once the event store answered again.",
+	})
+	m.reg.MustRegister(m.callbacks, m.duplicates, m.latency, m.conflicts, m.reads, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

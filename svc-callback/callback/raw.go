@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,27 +112,24 @@ func (rs *rawStore) reachable(ctx context.Context) error {
 // keep stores one callback as received and returns its stream sequence. A
 // platform retry of the same request (same kind, method, query and body)
 // within the duplicate window is stored once and gets the first copy's
-// sequence.
-func (rs *rawStore) keep(ctx context.Context, kind, pathRest string, r *http.Request, body []byte, received time.Time) (uint64, error) {
+// sequence; so is a spooled callback forwarded twice.
+func (rs *rawStore) keep(ctx context.Context, in *inbound) (uint64, error) {
 	if _, err := rs.ensure(ctx); err != nil {
 		return 0, fmt.Errorf("%w: %v", errUnavailable, err)
 	}
-	msg := nats.NewMsg(rawSubjectPrefix + kind)
-	msg.Data = body
-	for k, vs := range r.Header {
-		if k == "Authorization" || k == "Cookie" {
-			continue
-		}
+	msg := nats.NewMsg(rawSubjectPrefix + in.Kind)
+	msg.Data = in.Body
+	for k, vs := range in.Header {
 		msg.Header[rawHTTPPrefix+k] = vs
 	}
-	msg.Header.Set(HeaderRawMethod, r.Method)
-	msg.Header.Set(HeaderRawPath, pathRest)
-	if r.URL.RawQuery != "" {
-		msg.Header.Set(HeaderRawQuery, r.URL.RawQuery)
+	msg.Header.Set(HeaderRawMethod, in.Method)
+	msg.Header.Set(HeaderRawPath, in.PathRest)
+	if in.Query != "" {
+		msg.Header.Set(HeaderRawQuery, in.Query)
 	}
-	msg.Header.Set(HeaderRawRemote, r.RemoteAddr)
-	msg.Header.Set(HeaderRawReceived, received.UTC().Format(time.RFC3339Nano))
-	sum := sha256.Sum256([]byte(kind + "\x00" + r.Method + "\x00" + r.URL.RawQuery + "\x00" + string(body)))
+	msg.Header.Set(HeaderRawRemote, in.Remote)
+	msg.Header.Set(HeaderRawReceived, in.Received.UTC().Format(time.RFC3339Nano))
+	sum := sha256.Sum256([]byte(in.Kind + "\x00" + in.Method + "\x00" + in.Query + "\x00" + string(in.Body)))
 	ack, err := rs.js.PublishMsg(ctx, msg, jetstream.WithMsgID("raw-"+hex.EncodeToString(sum[:])),
 		jetstream.WithExpectStream(RawStream))
 	if err != nil {

@@ -40,6 +40,7 @@ func runReprocess(ctx context.Context, args []string, getenv func(string) string
 	if cfg.Secret == "" {
 		cfg.Secret = "unused-by-reprocess" // no HTTP is served
 	}
+	cfg.SpoolDir = "" // the running service owns it and forwards it
 	log := logging.New(stdout, cfg.LogLevel, "svc-callback-reprocess")
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("svc-callback reprocess"))
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
@@ -126,24 +125,29 @@ func (s *Server) handleCallback() http.Handler {
 		if !ok {
 			return
 		}
+		in := newInbound(r, kind, pathAfterSecret(r.URL.Path, secret), body, received)
+		if s.spool != nil && !s.spool.empty() {
+			// Behind what is spooled already, so a conference's
+			// events keep their order (spool.go).
+			s.toSpool(w, in, log, nil)
+			return
+		}
 		// The platform hanging up must not abandon a store half-way; the
 		// work is bounded by PublishTimeout instead.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
 		defer cancel()
-		// Kept as received before anything can reject it (raw.go).
-		rawSeq, err := s.raw.keep(ctx, kind, pathAfterSecret(r.URL.Path, secret), r, body, received)
-		if err != nil {
-			s.unavailable(w, kind, log, err, "callback not kept")
-			return
+		got, err := s.intake(ctx, in)
+		ev = got.ev
+		switch {
+		case err != nil && s.spool != nil:
+			s.toSpool(w, in, log, err)
+		case err != nil:
+			s.unavailable(w, kind, log, err, "callback not stored")
+		case got.unparsed != nil:
+			s.notUnderstood(w, in, got, log)
+		default:
+			s.stored(w, r, kind, got, log)
 		}
-		var f fields
-		ev, f, err = s.parse(kind, r.URL.RawQuery, r.Header.Get("Content-Type"), body, received)
-		if err != nil {
-			ev = nil
-			s.notUnderstood(ctx, w, r, kind, rawSeq, body, err, log)
-			return
-		}
-		s.store(ctx, w, r, kind, ev, f, log)
 	})
 }
 
@@ -167,37 +171,25 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, kind string, l
 	return nil, false
 }
 
-// notUnderstood marks the kept callback rawSeq as not understood and
-// answers it like any other, so the platform does not give up on us;
-// `svc-callback reprocess` turns it into its event once the parser
-// understands it. If the marker cannot be written, 503: the platform's
-// retry tries again.
-func (s *Server) notUnderstood(ctx context.Context, w http.ResponseWriter, r *http.Request, kind string, rawSeq uint64, body []byte, reason error, log func() *zerolog.Logger) {
-	if err := s.raw.markUnparsed(ctx, kind, rawSeq, reason); err != nil {
-		s.unavailable(w, kind, log, err, "unparsed callback not marked")
-		return
-	}
-	s.count(kind, outcomeUnparsed)
+// notUnderstood answers a callback kept but not understood (marked for
+// `svc-callback reprocess`, which turns it into its event once the parser
+// understands it) like any other, so the platform does not give up on us.
+func (s *Server) notUnderstood(w http.ResponseWriter, in *inbound, got intook, log func() *zerolog.Logger) {
+	s.count(in.Kind, outcomeUnparsed)
 	// The reason may quote a field (a number): masked too.
-	log().Warn().Str("error", maskNumbers(reason.Error())).Uint64("raw_seq", rawSeq).Str("method", r.Method).
-		Str("content_type", r.Header.Get("Content-Type")).
-		Str("query", maskNumbers(r.URL.RawQuery)).
-		Str("raw", maskNumbers(truncate(body, rawLogLimit))).
+	log().Warn().Str("error", maskNumbers(got.unparsed.Error())).Uint64("raw_seq", got.rawSeq).Str("method", in.Method).
+		Str("content_type", in.Header.Get("Content-Type")).
+		Str("query", maskNumbers(in.Query)).
+		Str("raw", maskNumbers(truncate(in.Body, rawLogLimit))).
 		Msg("callback not understood; kept for svc-callback reprocess")
 	w.Header()["Content-Type"] = ackContentType
 	_, _ = io.WriteString(w, replyFor(nil))
 }
 
-// store publishes ev and answers: replyFor(f) once JetStream has it (or had
-// it already), 503 with Retry-After otherwise, so the platform retries.
-func (s *Server) store(ctx context.Context, w http.ResponseWriter, r *http.Request, kind string, ev *contract.Event, f fields, log func() *zerolog.Logger) {
-	start := time.Now()
-	res, err := s.pub.publish(ctx, ev, identify(ev))
-	s.metrics.latency.Observe(time.Since(start).Seconds())
-	if err != nil {
-		s.unavailable(w, kind, log, err, "callback not stored")
-		return
-	}
+// stored answers replyFor(f) once JetStream has the event (or had it
+// already).
+func (s *Server) stored(w http.ResponseWriter, r *http.Request, kind string, got intook, log func() *zerolog.Logger) {
+	ev, res := got.ev, got.res
 	if res.Duplicate {
 		s.count(kind, outcomeDuplicate)
 		s.metrics.duplicates.WithLabelValues(kind).Inc()
@@ -210,7 +202,7 @@ func (s *Server) store(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
 		Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")
 	w.Header()["Content-Type"] = ackContentType
-	_, _ = io.WriteString(w, replyFor(f))
+	_, _ = io.WriteString(w, replyFor(got.f))
 }
 
 // unavailable answers 503: the platform retries what we could not keep or

@@ -43,6 +43,7 @@ type Server struct {
 	secret []byte
 	pub    *publisher
 	raw    *rawStore
+	spool  *spool // nil: none (Config.SpoolDir)
 	// parse turns a stored callback into its event (parseRequest and
 	// buildEvent); a field so that a test can run an instance with a
 	// "buggy" parser and re-process its callbacks with the fixed one.
@@ -100,6 +101,20 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		Duplicates: cfg.EventsDuplicateWindow,
 	}}
 	s.parse = s.parseCallback
+	if cfg.SpoolDir != "" {
+		if s.spool, err = openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes); err != nil {
+			return nil, fmt.Errorf("svc-callback: %w", err)
+		}
+		s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "confapplet", Subsystem: "callback", Name: "spool_pending",
+			Help: "Callbacks kept in the local spool, waiting for the event store.",
+		}, func() float64 { return float64(s.spool.pending.Load()) }))
+		if n := s.spool.pending.Load(); n > 0 {
+			log.Warn().Int64("spooled", n).Msg("spool holds callbacks from before; forwarding them first")
+		}
+	} else if !cfg.Local {
+		log.Warn().Msg("no spool (CALLBACK_SPOOL_DIR): callbacks arriving while the event store is unavailable are answered 503 and depend on the platform's retries")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.PublishTimeout)
 	defer cancel()
 	if _, err := s.raw.ensure(ctx); err != nil {
@@ -210,8 +225,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		p.Close()
 		return err
 	}
-	log.Info().Bool("local", cfg.Local).Int("allow_cidrs", len(cfg.AllowCIDRs)).Msg("callback service started")
-	return p.Run(ctx, svc.Stop{Cap: cfg.ShutdownTimeout})
+	log.Info().Bool("local", cfg.Local).Int("allow_cidrs", len(cfg.AllowCIDRs)).Str("spool", cfg.SpoolDir).Msg("callback service started")
+	defer s.Close()
+	fctx, stopForward := context.WithCancel(ctx)
+	forwarding := make(chan struct{})
+	go func() { defer close(forwarding); s.Forward(fctx) }()
+	err = p.Run(ctx, svc.Stop{Cap: cfg.ShutdownTimeout})
+	stopForward()
+	<-forwarding
+	return err
 }
 
 // hostOnly strips a port, for log lines.

@@ -153,7 +153,7 @@ func (st *Stack) start(ctx context.Context) error {
 	st.CallbackURL = st.Callback.URL() + "/yt/" + o.Secret
 
 	cb := st.common(map[string]string{"CALLBACK_ADDR": st.Callback.Addr(), "CALLBACK_OPS_ADDR": fmt.Sprintf("127.0.0.1:%d", st.Callback.OpsPort),
-		"CALLBACK_SECRET": o.Secret}, o.Callback)
+		"CALLBACK_SECRET": o.Secret, "CALLBACK_SPOOL_DIR": filepath.Join(o.Dir, "callback-spool")}, o.Callback)
 	if err := st.launch(ctx, st.Callback, "svc-callback", "svc-callback", cb); err != nil {
 		return err
 	}
