@@ -226,7 +226,7 @@ const (
 
 // ConfState is the result of QueryConfState.
 type ConfState struct {
-	State int `json:"state"`
+	State int `json:"state" enum:"0,1,2"`
 	Count int `json:"count"`
 }
 
@@ -245,7 +245,7 @@ const (
 type Member struct {
 	CallID  string `json:"callid"`
 	Number  string `json:"number"`
-	State   string `json:"state"`
+	State   string `json:"state" enum:"invited,ringing,joined,left,failed"`
 	Result  int    `json:"result,omitempty"` // platform result when failed
 	Muted   bool   `json:"muted,omitempty"`
 	Invited string `json:"invitetime,omitempty"` // yyyyMMddHHmmss
@@ -257,7 +257,7 @@ type Member struct {
 type Conference struct {
 	ConfID    string   `json:"confid"`
 	Owner     string   `json:"owner"`
-	State     int      `json:"state"`
+	State     int      `json:"state" enum:"0,1,2"`
 	Count     int      `json:"count"`
 	MaxMember int      `json:"maxmember"`
 	Created   string   `json:"createtime"` // yyyyMMddHHmmss

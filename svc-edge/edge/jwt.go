@@ -215,11 +215,6 @@ func bearer(r *http.Request) string {
 	return r.URL.Query().Get("token")
 }
 
-// refreshResult is RefreshToken's result.
-type refreshResult struct {
-	Exp int64 `json:"exp"` // the new token's expiry, Unix seconds; 0 = tokens are not checked here
-}
-
 // refreshToken is RefreshToken: a valid token for the session's client id
 // replaces the connection's identity and moves the time the edge closes
 // the connection (4004) to the new expiry. A refused token changes
@@ -227,7 +222,7 @@ type refreshResult struct {
 func (srv *Server) refreshToken(s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
 	tok := c.Args.String("token")
 	if srv.auth == nil {
-		b, _ := json.Marshal(refreshResult{})
+		b, _ := json.Marshal(contract.RefreshTokenResult{})
 		return b, nil, nil
 	}
 	id, why := srv.auth.verify(tok, s.clientID, time.Now())
@@ -235,10 +230,10 @@ func (srv *Server) refreshToken(s *session, c jsonrpc.Call, _ string) (json.RawM
 		srv.metrics.rejected.WithLabelValues("auth").Inc()
 		s.logInfo().Str("why", why).Msg("token refresh refused")
 		return nil, jsonrpc.FromContract(contract.Errorf(contract.CodeUnauthorized, "%s", why).
-			WithData(map[string]string{"reason": why})), nil
+			WithData(contract.UnauthorizedData{Reason: why})), nil
 	}
 	s.setIdentity(id)
 	s.logDebug().Time("exp", id.exp).Msg("token refreshed")
-	b, _ := json.Marshal(refreshResult{Exp: id.exp.Unix()})
+	b, _ := json.Marshal(contract.RefreshTokenResult{Exp: id.exp.Unix()})
 	return b, nil, nil
 }
