@@ -273,7 +273,7 @@ func TestBrowser(t *testing.T) {
 		URL   string
 		Delay []int
 	}
-	b.eval(`import("/rpc.js").then(m => ({
+	b.eval(`import("/client-js/index.js").then(m => ({
 		Split: m.splitNumbers(" 13912345678#13800000001，13712345678  13612345678,"),
 		URL: m.buildURL("ws://h:1", "web-1", new Map([["12345678", 7], ["87654321", 0], ["23456789", 3]])),
 		Delay: [0, 1, 2, 3, 10, 30].map(n => m.backoff(n, 500, 15000, () => 1)),

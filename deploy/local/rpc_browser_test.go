@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// fakeWS is a WebSocket stand-in for the rpc.js test pages: sockets lists
+// fakeWS is a WebSocket stand-in for the client package test pages: sockets lists
 // every one made; push and note deliver messages to the client.
 const fakeWS = `const sockets = [];
 class FakeWS {
@@ -25,13 +25,13 @@ class FakeWS {
 }
 `
 
-// rpcTestPage exercises rpc.js's ConfClient in the browser with a fake
+// rpcTestPage exercises the client package's ConfClient in the browser with a fake
 // WebSocket: de-duplication by seq, OnConfWatch and OnConfEventsLost,
 // the resume URL after a drop, pending calls on a drop (failed, or resent
 // when they carry an idempotency key), errors, and close code 4000.
-const rpcTestPage = `<!doctype html><meta charset="utf-8"><title>rpc.js</title>
+const rpcTestPage = `<!doctype html><meta charset="utf-8"><title>client package</title>
 <script type="module">
-import { ConfClient, RpcError, Local } from "/rpc.js";
+import { ConfClient, RpcError, LocalCode as Local } from "/client-js/index.js";
 
 ` + fakeWS + `const until = async (f) => { for (let i = 0; i < 400; i++) { if (f()) return; await new Promise((r) => setTimeout(r, 10)); } throw new Error("timeout: " + f); };
 
@@ -109,8 +109,8 @@ window.rpcTest = out;
 
 func TestRPCModuleInBrowser(t *testing.T) {
 	b := newBrowser(t)
-	b.do("load the rpc.js test page", 10*time.Second, chromedp.Navigate(servePage(t, rpcTestPage)))
-	b.waitFor("the rpc.js test", `window.rpcTest !== undefined`, 20*time.Second)
+	b.do("load the client package test page", 10*time.Second, chromedp.Navigate(servePage(t, rpcTestPage)))
+	b.waitFor("the client package test", `window.rpcTest !== undefined`, 20*time.Second)
 	var got struct {
 		Delivered            []string
 		States               []string
@@ -130,10 +130,10 @@ func TestRPCModuleInBrowser(t *testing.T) {
 	}
 	b.eval(`window.rpcTest`, &got)
 	if got.Exception != "" {
-		t.Fatalf("rpc.js test threw: %s", got.Exception)
+		t.Fatalf("the client package test threw: %s", got.Exception)
 	}
 	js, _ := json.MarshalIndent(got, "", "  ")
-	t.Logf("rpc.js: %s", js)
+	t.Logf("the client package: %s", js)
 
 	wantDelivered := []string{
 		"OnConfWatch:0", "OnConfCreate:1", "OnConfInviteJoin:2", "OnConfCreate:1", // the last is conference 5678
@@ -176,7 +176,7 @@ func TestRPCModuleInBrowser(t *testing.T) {
 	}
 }
 
-// servePage serves page beside the web page's files (rpc.js) and returns
+// servePage serves page beside the web page's files (the client package in client-js/) and returns
 // its URL.
 func servePage(t *testing.T, page string) string {
 	t.Helper()

@@ -8,13 +8,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// tokenTestPage drives rpc.js's ConfClient with a tokenSource against a
+// tokenTestPage drives the client package's ConfClient with a tokenSource against a
 // fake WebSocket: a fresh token for every connect, RefreshToken sent
 // in-band before the token expires, and a fresh token again after the edge
 // closes with 4004.
-const tokenTestPage = `<!doctype html><meta charset="utf-8"><title>rpc.js tokens</title>
+const tokenTestPage = `<!doctype html><meta charset="utf-8"><title>client package tokens</title>
 <script type="module">
-import { ConfClient, Close, tokenExp } from "/rpc.js";
+import { ConfClient, Close, tokenExp } from "/client-js/index.js";
 
 ` + fakeWS + `const until = async (f, ms = 4000) => { for (let i = 0; i < ms / 10; i++) { if (f()) return; await new Promise((r) => setTimeout(r, 10)); } throw new Error("timeout: " + f); };
 const b64 = (o) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");

@@ -1,8 +1,11 @@
 // app.js — the view: one conference, its members, and its controls.
-// Protocol work is in rpc.js, texts in i18n.js.
+// Protocol work is in the client package (client-js/, the same package a
+// customer's app uses), texts in i18n.js.
 
-import { ConfClient, RpcError, eventMethods, newClientId, newKey, splitNumbers } from "./rpc.js";
+import { ConfClient, RpcError, eventNotifications, newClientId, newKey, splitNumbers } from "./client-js/index.js";
 import { texts, pickLang, errorText, reasonText } from "./i18n.js";
+
+const eventMethods = new Set(eventNotifications);
 
 const KEY_CLIENT = "confapplet.clientId";
 const KEY_CONF = "confapplet.confid";
@@ -546,7 +549,7 @@ if (!validID(clientId)) clientId = newClientId();
 store.set(KEY_CLIENT, clientId);
 const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
 const client = new ConfClient({
-  base,
+  url: base,
   clientId,
   operator: params.get("operator") || "",
   token: params.get("token") || "",
@@ -566,8 +569,7 @@ window.confapplet = { client, conf }; // for debugging and the browser test
 const saved = store.get(KEY_CONF);
 if (saved) resetConf(saved);
 
-client.addEventListener("status", (e) => {
-  const d = e.detail;
+client.on("status", (d) => {
   conn = d;
   if (d.state === "open") {
     if (d.resumed) notice(() => t.conn.resumed);
@@ -578,13 +580,13 @@ client.addEventListener("status", (e) => {
   }
   render();
 });
-client.addEventListener("notify", (e) => {
-  const { method, params: p } = e.detail;
+client.on("notify", ({ method, params: p }) => {
   logEvent(method, p);
   apply(method, p);
   render();
 });
-client.addEventListener("servererror", (e) => showError(() => errorText(t, e.detail)));
+// Failures no action reports (a token renewal, an answer without an id).
+client.on("error", (e) => showError(() => errorText(t, e)));
 
 $("create-conf").addEventListener("click", createConf);
 $("new-conf").addEventListener("click", newConf);
@@ -594,7 +596,7 @@ $("mute-all").addEventListener("click", muteAll);
 $("reconnect-now").addEventListener("click", () => {
   if (conn.replaced) {
     conn = { state: "connecting" };
-    client.connect();
+    client.connect().catch(() => {}); // the status events tell the view
   } else client.reconnectNow();
 });
 // Back online, or back to the tab: do not wait for the backoff.
@@ -618,4 +620,4 @@ $("lang-toggle").addEventListener("click", () => {
 
 renderStatic();
 render();
-client.connect();
+client.connect().catch(() => {}); // the status events tell the view

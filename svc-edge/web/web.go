@@ -1,9 +1,11 @@
 // Package web holds confapplet's browser page: plain HTML, CSS and
 // JavaScript modules, embedded in the binary and served by svc-edge at "/".
 //
-// The page speaks the JSON-RPC protocol of docs/protocol.md. Protocol logic
-// (connect, reconnect with backoff, resume, de-duplication by seq) lives in
-// rpc.js; the view in app.js; labels and error texts in i18n.js.
+// The page speaks the JSON-RPC protocol of docs/protocol.md through the
+// JavaScript client package in client-js/ (connect, reconnect with backoff,
+// resume, de-duplication by seq, token renewal), which is also what a
+// customer's app installs; the view is app.js, labels and error texts
+// i18n.js.
 package web
 
 import (
@@ -11,7 +13,7 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html style.css app.js rpc.js i18n.js favicon.svg
+//go:embed index.html style.css app.js i18n.js favicon.svg client-js/*.js client-js/package.json
 var files embed.FS
 
 // FS is the page's file tree, rooted so that index.html is at "index.html".

@@ -11,7 +11,7 @@ import (
 )
 
 func TestFSHasThePage(t *testing.T) {
-	for _, name := range []string{"index.html", "app.js", "rpc.js", "i18n.js", "style.css", "favicon.svg"} {
+	for _, name := range []string{"index.html", "app.js", "i18n.js", "style.css", "favicon.svg", "client-js/index.js", "client-js/client.js", "client-js/contract.js", "client-js/package.json"} {
 		b, err := fs.ReadFile(FS, name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -22,6 +22,11 @@ func TestFSHasThePage(t *testing.T) {
 	}
 	if _, err := fs.ReadFile(FS, "web.go"); err == nil {
 		t.Fatal("the Go source must not be served")
+	}
+	// GET /client/{client_id} is the WebSocket endpoint: a file there
+	// would never be served.
+	if _, err := fs.Stat(FS, "client"); err == nil {
+		t.Fatal("a page file under /client/, the WebSocket endpoint's path")
 	}
 }
 
