@@ -3,17 +3,23 @@ GO      ?= go
 MODULES := pkg svc-edge svc-conference svc-callback deploy deploy/bench
 PKGS    := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
-.PHONY: test unit-test cluster-test bench-smoke bench-floor bench-rpc bench-fanout bench-idle vet fmt-check run \
+.PHONY: test unit-test js-test cluster-test bench-smoke bench-floor bench-rpc bench-fanout bench-idle vet fmt-check run \
 	images images-save compose-plugin test-docker docker-clean
 # Everything: formatting, vet, every module's tests with -race (the browser test,
 # the compose check and the load tool's smoke included), the multi-process
 # fault test. The compose stack in containers (make test-docker) is not part of
 # it yet: its fault test still loses platform callbacks while the events
 # stream's leader is cut off (docs/operations.md, "The stack in containers").
-test: fmt-check vet unit-test cluster-test bench-smoke
+test: fmt-check vet unit-test js-test cluster-test bench-smoke
 
+# js-test runs TestJSClient on its own, so unit-test leaves it out.
 unit-test:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -skip '^TestJSClient$$' $(PKGS)
+
+# The JavaScript client package's tests (node --test in svc-edge/web/client-js/test)
+# against the local stack, which the Go harness TestJSClient starts and stops.
+js-test:
+	$(GO) test -race -count=1 -timeout 5m -run '^TestJSClient$$' -v ./deploy/local/
 
 # Real processes: a 3-node NATS cluster, 2 conference, 1 callback, 2 edges, the
 # simulator and HAProxy; kills and restarts them under load (docs/operations.md).

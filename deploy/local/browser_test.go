@@ -43,15 +43,24 @@ func chromiumPath(t *testing.T) string {
 		}
 	}
 	if p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
+		if _, err := os.Stat(p); err != nil {
+			p = ""
 		}
 	}
-	msg := "Chromium not found (install Debian's chromium, or set CONFAPPLET_CHROMIUM to its path)"
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s: the browser test must run in CI", msg)
+	return needTool(t, p, "Chromium not found (install Debian's chromium, or set CONFAPPLET_CHROMIUM to its path)", "the browser test")
+}
+
+// needTool returns path, or when it is empty skips the test (what the tool
+// is for) with why, except in CI (CI=true), where every tool must be there.
+func needTool(t *testing.T, path, why, forWhat string) string {
+	t.Helper()
+	if path != "" {
+		return path
 	}
-	t.Skipf("%s: skipping the browser test", msg)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s: %s must run in CI", why, forWhat)
+	}
+	t.Skipf("%s: skipping %s", why, forWhat)
 	return ""
 }
 
