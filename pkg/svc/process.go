@@ -54,10 +54,16 @@ func (p *Process) Listen(what, addr string, h http.Handler, limits HTTPLimits) (
 }
 
 // ServeOps listens on addr with the ops handler (/healthz, /readyz,
-// /metrics) within limits; "" = no ops listener.
+// /metrics) within limits; "" = no ops listener. The metrics include the
+// state of the connection Connect made (natsmetrics.go).
 func (p *Process) ServeOps(addr string, ops Ops, limits HTTPLimits) (string, error) {
 	if addr == "" {
 		return "", nil
+	}
+	if p.nc != nil && ops.Registry != nil {
+		if err := registerNATS(ops.Registry, p.nc.Conn); err != nil {
+			return "", err
+		}
 	}
 	return p.Listen("ops listening", addr, ops.Handler(), limits)
 }

@@ -70,7 +70,18 @@ func newBudget(cfg Config, st *store, reg prometheus.Registerer) *budget {
 			Namespace: "confapplet", Subsystem: "conference", Name: "budget_refusals_total",
 			Help: "Invitations and creations refused by the call budget, by the limit that was hit: an attack shows here.",
 		}, []string{"limit"})}
-	reg.MustRegister(b.refused)
+	limits := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "confapplet", Subsystem: "conference", Name: "budget_limit",
+		Help: "The call budget's settings, by limit (per minute, or calls at once for live_calls); a limit that is off is not exported. Alerts compare the spend with them.",
+	}, []string{"limit"})
+	for limit, n := range map[string]int{limitCallsPerMinute: cfg.CallsPerMinute, limitConfsPerMinute: cfg.ConfsPerMinute,
+		limitLiveCalls: cfg.MaxLiveCalls, limitSourceCallsPerMinute: cfg.SourceCallsPerMinute, limitSourceConfsPerMinute: cfg.SourceConfsPerMinute} {
+		b.refused.WithLabelValues(limit) // exported from the start, so rate() sees the first refusal
+		if n > 0 {
+			limits.WithLabelValues(limit).Set(float64(n))
+		}
+	}
+	reg.MustRegister(b.refused, limits)
 	perMinute := func(n int) *kvLimiter {
 		if n <= 0 || st.limits == nil {
 			return nil

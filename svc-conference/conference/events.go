@@ -151,6 +151,9 @@ func (c *consumer) close() {
 }
 
 func (c *consumer) handle(msg jetstream.Msg) {
+	if md, err := msg.Metadata(); err == nil {
+		c.met.pending.Set(float64(md.NumPending))
+	}
 	var e contract.Event
 	if err := json.Unmarshal(msg.Data(), &e); err != nil || e.ConfID == "" {
 		c.log.Error().Err(err).Str(logging.Subject, msg.Subject()).Msg("undecodable event dropped")
@@ -171,6 +174,7 @@ func (c *consumer) handle(msg jetstream.Msg) {
 	switch {
 	case err == nil || errors.Is(err, errRemove):
 		c.met.events.WithLabelValues(e.Kind, "applied").Inc()
+		c.countResult(&e)
 		log.Debug().Msg("event applied")
 		_ = msg.Ack()
 	case errors.Is(err, errNoRecord):
@@ -192,6 +196,20 @@ func (c *consumer) handle(msg jetstream.Msg) {
 		c.met.events.WithLabelValues(e.Kind, "retry").Inc()
 		log.Warn().Err(err).Msg("event not applied; redelivering")
 		_ = msg.NakWithDelay(time.Second)
+	}
+}
+
+// countResult counts an invitation's result (joined or failed); an event
+// without one (still ringing) is not counted.
+func (c *consumer) countResult(e *contract.Event) {
+	if e.Kind != contract.KindInvite || e.Result == nil {
+		return
+	}
+	switch contract.InviteOutcome(e.Result) {
+	case contract.OutcomeJoined:
+		c.met.results.WithLabelValues("joined").Inc()
+	case contract.OutcomeFailed:
+		c.met.results.WithLabelValues("failed").Inc()
 	}
 }
 

@@ -18,6 +18,8 @@ type metrics struct {
 	idem      *prometheus.CounterVec   // outcome
 	conflicts prometheus.Counter
 	viewReads *prometheus.CounterVec // outcome: hit (answered from the view), kv (read from the KV)
+	results   *prometheus.CounterVec // outcome: joined, failed (invitation results applied)
+	pending   prometheus.Gauge       // events stored and not yet delivered to the state's consumer
 }
 
 func newMetrics() *metrics {
@@ -61,8 +63,35 @@ func newMetrics() *metrics {
 			Namespace: "confapplet", Subsystem: "conference", Name: "view_reads_total",
 			Help: "Record reads of the read methods: hit (answered from the in-memory view) or kv (the view could not answer).",
 		}, []string{"outcome"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "call_results_total",
+			Help: "Invitation results applied to the state: joined (answered) or failed (busy, no answer, invalid, cancelled…).",
+		}, []string{"outcome"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "events_pending",
+			Help: "Events in the stream not yet delivered to the state's consumer, as of the last event this instance received (0 when caught up).",
+		}),
 	}
-	m.reg.MustRegister(m.viewReads, m.requests, m.duration, m.inflight, m.platform, m.events, m.refusals, m.idem, m.conflicts,
+	for _, o := range []string{"joined", "failed"} {
+		m.results.WithLabelValues(o) // exported from the start, so rate() sees the first one
+	}
+	m.reg.MustRegister(m.results, m.pending, m.viewReads, m.requests, m.duration, m.inflight, m.platform, m.events, m.refusals, m.idem, m.conflicts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchView exports the conferences and calls the view holds: every
+// instance's view holds every record, so each instance reports the whole
+// service's figures (aggregate with max, not sum).
+func (m *metrics) watchView(v *confView) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "conferences_live",
+			Help: "Conferences with a record (created and not yet deleted by the platform), in the whole service.",
+		}, func() float64 { return float64(v.size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "confapplet", Subsystem: "conference", Name: "calls_live",
+			Help: "Calls ringing or joined in the whole service (what max-live-calls limits).",
+		}, func() float64 { n, _ := v.liveCalls(); return float64(n) }),
+	)
 }

@@ -123,6 +123,7 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 			decode, s.st.forgetBefore, s.met.viewReads.WithLabelValues("hit"), s.met.viewReads.WithLabelValues("kv")); err != nil {
 			return nil, fmt.Errorf("conferences view: %w", err)
 		}
+		s.met.watchView(s.st.view)
 	}
 	if s.st.limits != nil {
 		s.guard.shared = &kvLimiter{kv: s.st.limits, burst: cfg.InviteBurst, now: time.Now, batch: true}

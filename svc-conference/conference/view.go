@@ -337,7 +337,7 @@ func (v *confView) liveCalls() (n int, ok bool) {
 	return v.live, !v.full
 }
 
-// size is the number of records held (tests).
+// size is the number of records held.
 func (v *confView) size() int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()

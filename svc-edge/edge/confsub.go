@@ -192,6 +192,7 @@ func (cs *confSub) drain() error {
 		readAnnounced = msg != nil
 		cur = m.Sequence
 		h.metrics.eventsIn.Inc()
+		h.metrics.observeLag(m.Time)
 		var bad error
 		if !readAnnounced {
 			seq, msg, bad = encodeEvent(m.Data)
