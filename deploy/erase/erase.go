@@ -29,6 +29,7 @@ func (e *eraser) erase(ctx context.Context, t target) (*report, error) {
 		{"events", e.events},
 		{"raw callbacks", e.raw},
 		{"conference records", e.records},
+		{"call records", e.finished},
 		{"owner keys", e.owners},
 		{"idempotency records", e.idempotency},
 	}
@@ -92,17 +93,27 @@ func (e *eraser) owners(ctx context.Context, t target, rep *report) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.js.Stream(ctx, "KV_"+contract.OwnersBucket)
+	if err := e.purgeKeys(ctx, contract.OwnersBucket, ks); err != nil {
+		return err
+	}
+	rep.owners += len(ks)
+	return nil
+}
+
+// purgeKeys purges the subjects of keys ks from bucket's stream (nothing in
+// a dry run): no delete marker stays behind to be listed or to name them.
+func (e *eraser) purgeKeys(ctx context.Context, bucket string, ks []string) error {
+	if e.dryRun || len(ks) == 0 {
+		return nil
+	}
+	st, err := e.js.Stream(ctx, "KV_"+bucket)
 	if err != nil {
 		return err
 	}
 	for _, k := range ks {
-		if !e.dryRun {
-			if err := st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+contract.OwnersBucket+"."+k)); err != nil {
-				return fmt.Errorf("purge owner key %s: %w", k, err)
-			}
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bucket+"."+k)); err != nil {
+			return fmt.Errorf("purge %s key %s: %w", bucket, k, err)
 		}
-		rep.owners++
 	}
 	return nil
 }

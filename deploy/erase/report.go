@@ -18,12 +18,13 @@ type report struct {
 	restored int            // last events stored again without the number
 	raw      int            // callbacks as received (and their markers) deleted from CALLBACK_RAW
 	records  map[string]int // confid → members whose number was removed; -1: the whole record
+	finished map[string]int // call-record key → members whose number was removed; -1: the whole record
 	owners   int            // owner keys removed
 	idem     int            // idempotency records removed
 }
 
 func newReport() *report {
-	return &report{events: map[string]int{}, records: map[string]int{}}
+	return &report{events: map[string]int{}, records: map[string]int{}, finished: map[string]int{}}
 }
 
 // print writes the report; the number itself is shown masked, so the
@@ -52,6 +53,11 @@ func (r *report) print(w io.Writer, t target, dryRun bool) {
 		fmt.Fprintf(w, "  conference records (KV %s): %d\n", contract.ConfBucket, n)
 	} else {
 		fmt.Fprintf(w, "  members' numbers in conference records (KV %s): %d%s\n", contract.ConfBucket, sum(r.records), perConf(r.records))
+	}
+	if t.conf != "" {
+		fmt.Fprintf(w, "  call records (KV %s): %d\n", contract.FinishedBucket, len(r.finished))
+	} else {
+		fmt.Fprintf(w, "  members' numbers in call records (KV %s): %d\n", contract.FinishedBucket, sum(r.finished))
 	}
 	fmt.Fprintf(w, "  owner keys (KV %s): %d\n", contract.OwnersBucket, r.owners)
 	fmt.Fprintf(w, "  idempotency records (KV %s): %d\n", contract.IdempotencyBucket, r.idem)

@@ -87,6 +87,15 @@ func TestPersonalData(t *testing.T) {
 	invite(ctx, t, b, conf2, erased, "k-erased-2")
 	waitMembers(ctx, t, b, conf1, 3, contract.MemberJoined)
 	waitMembers(ctx, t, b, conf2, 1, contract.MemberJoined)
+	// A conference that ended: its call record (confapplet_finished)
+	// holds the number too.
+	conf3 := create(ctx, t, b)
+	invite(ctx, t, b, conf3, erased, "")
+	waitMembers(ctx, t, b, conf3, 1, contract.MemberJoined)
+	if err := b.DismissConf(ctx, conf3); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(ctx, t, b, conf3)
 	if err := b.QuitConf(ctx, conf1, callErased); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +114,8 @@ func TestPersonalData(t *testing.T) {
 
 	// Erase the number (as an operator would type it).
 	out := runErase(ctx, t, eraseBin[0], st.NATSURL, "-number", "+86 138-0013-8005")
-	for _, want := range []string{"erase number 138****8005: removed", "members' numbers in conference records (KV confapplet_conferences): 2", "idempotency records (KV confapplet_idempotency): 2"} {
+	for _, want := range []string{"erase number 138****8005: removed", "members' numbers in conference records (KV confapplet_conferences): 2",
+		"members' numbers in call records (KV confapplet_finished): 1", "idempotency records (KV confapplet_idempotency): 2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
@@ -157,6 +167,13 @@ func TestPersonalData(t *testing.T) {
 	}
 	if n := countIn(ctx, t, js, `"`+conf2+`"`, "."+conf2+"."); n != 0 {
 		t.Fatalf("after erasing conference %s, %d stored messages still name it", conf2, n)
+	}
+	out = runErase(ctx, t, eraseBin[0], st.NATSURL, "-conf", conf3)
+	if !strings.Contains(out, "call records (KV confapplet_finished): 1") {
+		t.Errorf("report:\n%s", out)
+	}
+	if n := countIn(ctx, t, js, `"`+conf3+`"`, "."+conf3+"."); n != 0 {
+		t.Fatalf("after erasing ended conference %s, %d stored messages still name it", conf3, n)
 	}
 	var rerr *client.RPCError
 	if _, err := b.GetConf(ctx, conf2); !errors.As(err, &rerr) || rerr.Code != contract.Spec(contract.CodeConfNotFound).RPC {
@@ -319,6 +336,24 @@ func member(c *contract.Conference, callID string) *contract.Member {
 		}
 	}
 	return nil
+}
+
+// waitGone waits until the platform deleted confID and svc-conference
+// removed its record.
+func waitGone(ctx context.Context, t *testing.T, b *client.Client, confID string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var rerr *client.RPCError
+		_, err := b.GetConf(ctx, confID)
+		if errors.As(err, &rerr) && rerr.Code == contract.Spec(contract.CodeConfNotFound).RPC {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("conference %s not deleted: %v", confID, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func waitMember(ctx context.Context, t *testing.T, b *client.Client, confID, callID, state string) *contract.Conference {

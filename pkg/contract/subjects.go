@@ -89,4 +89,7 @@ const (
 	ConfBucket        = "confapplet_conferences"
 	OwnersBucket      = "confapplet_owners"
 	IdempotencyBucket = "confapplet_idempotency"
+	// FinishedBucket keeps each conference's last record once the
+	// platform deleted it: the call records (svc-conference records).
+	FinishedBucket = "confapplet_finished"
 )

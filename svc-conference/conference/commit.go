@@ -15,7 +15,8 @@ import (
 // errSkip returned by an update function leaves the record unchanged.
 var errSkip = errors.New("no change")
 
-// errRemove returned by an update function deletes the record.
+// errRemove returned by an update function deletes the record, after
+// archiving it as fn left it (the deletion time) in FinishedBucket.
 var errRemove = errors.New("remove record")
 
 // op is one update waiting for its conference's writer.
@@ -180,7 +181,8 @@ func applyOps(r *record, batch []*op, errs []error) (result *record, changed, re
 		case errors.Is(err, errSkip):
 			errs[i] = nil
 		case errors.Is(err, errRemove):
-			remove, errs[i] = true, errRemove
+			// The record as fn left it is the one archived (finished.go).
+			r, remove, errs[i] = c, true, errRemove
 		default:
 			errs[i] = err
 		}
@@ -192,6 +194,9 @@ func applyOps(r *record, batch []*op, errs []error) (result *record, changed, re
 // apply once more (a conflict, or JetStream did not answer: then pending
 // is the delete that may have been stored).
 func (s *store) writeRemove(ctx context.Context, confID string, r *record, rev uint64, errs []error) (again bool, pending *pendingRemove, err error) {
+	if err := s.archive(ctx, r); err != nil {
+		return false, nil, err
+	}
 	actx, cancel := context.WithTimeout(ctx, kvAttempt)
 	err = s.confs.Delete(actx, confID, jetstream.LastRevision(rev))
 	cancel()

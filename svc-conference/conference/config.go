@@ -321,7 +321,7 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.Int(&c.MissingRecordRetries, "missing-record-retries", "redeliveries of an event whose conference has no record yet")
 	f.Duration(&c.MissingRecordDelay, "missing-record-delay", "NakWithDelay between them")
 	f.Duration(&c.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are remembered (bucket TTL)")
-	f.Duration(&c.StateMaxAge, "state-max-age", "how long a conference's record (members' numbers included) and its owner key are kept after their last change (bucket TTL); then they are gone")
+	f.Duration(&c.StateMaxAge, "state-max-age", "how long a conference's record (members' numbers included) and its owner key are kept after their last change, and a finished conference's call record after its end (bucket TTL); then they are gone")
 	f.Duration(&c.IdempotencyStale, "idempotency-stale", "an unfinished request older than this may be taken over by its retry")
 	f.String(allow, "allow-numbers", "allowed number patterns, Go regexps anchored with `^…$`, separated by spaces or `;`", svc.DocDefault("see below"))
 	f.Int(&c.MaxNumbersPerCall, "max-numbers-per-call", "numbers in one `#`-joined `InviteJoinConf`")

@@ -244,6 +244,7 @@ func apply(r *record, e *contract.Event) error {
 	}
 	switch e.Kind {
 	case contract.KindDeleted:
+		r.Ended = e.Time // kept in the finished record (finished.go)
 		return errRemove
 	case contract.KindDismissed:
 		if (e.Status == nil || *e.Status == 0) && r.State != contract.StateEnding {

@@ -21,6 +21,11 @@ type record struct {
 	LastSeq   uint64             `json:"seq"`                 // highest event seq applied
 	MediaSeq  uint64             `json:"media_seq,omitempty"` // seq of the last recording event applied
 	Members   map[string]*member `json:"members"`             // callid → member
+	// Ended is the platform's deletion time (yyyyMMddHHmmss), Finished when
+	// this service archived the record (finished.go); both only in
+	// FinishedBucket.
+	Ended    string    `json:"deltime,omitempty"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // member is one call of a conference.

@@ -18,10 +18,14 @@ import (
 // ends (nil) or the service stops on its own (an error, so the process
 // exits non-zero and its supervisor restarts it). With the first argument
 // "readiness" it runs the operator's readiness check instead
-// (readiness.go) and returns.
+// (readiness.go), with "records" the call-record export (records.go), and
+// returns.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "readiness" {
 		return runReadiness(ctx, args[1:], getenv, stdout)
+	}
+	if len(args) > 0 && args[0] == "records" {
+		return runRecords(ctx, args[1:], getenv, stdout, os.Stderr)
 	}
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 //	contract.ConfBucket         key <confid>            value: record (JSON)
 //	contract.OwnersBucket       key <clientid>.<confid> value: creation time (RFC 3339)
 //	contract.IdempotencyBucket  key <sha256 hex>        value: idemEntry (JSON), bucket TTL
+//	contract.FinishedBucket     key <confid>.<created>  value: record (JSON) once deleted, bucket TTL
 //	RateLimitBucket             key <clientid>          value: the client's GCRA arrival time (Unix ns), bucket TTL
 //
 // Every change of a record is a read-modify-write with the revision it read
@@ -36,7 +37,9 @@ type store struct {
 	confs  jetstream.KeyValue
 	owners jetstream.KeyValue
 	idem   jetstream.KeyValue
-	limits jetstream.KeyValue // nil when both invitation rate limits are off
+	// finished keeps the records the platform deleted (finished.go).
+	finished jetstream.KeyValue
+	limits   jetstream.KeyValue // nil when both invitation rate limits are off
 	// onConflict counts revision conflicts (metrics).
 	onConflict func()
 	qmu        sync.Mutex
@@ -99,6 +102,9 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("owners stream: %w", err)
+	}
+	if s.finished, err = mk(contract.FinishedBucket, "confapplet finished conferences: <confid>.<created ms> → last record (call records)", cfg.StateMaxAge, 1); err != nil {
+		return nil, err
 	}
 	if s.idem, err = mk(contract.IdempotencyBucket, "confapplet idempotency keys", cfg.IdempotencyTTL, 1); err != nil {
 		return nil, err
