@@ -5,6 +5,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,8 @@ func TestComposeFaults(t *testing.T) {
 		t.Errorf("simulator's log: %v", err)
 	}
 	v := r.check(func(confID string) []uint64 { return seqs[confID] }, last, simLog)
+	if cbLog, err := c.Compose("logs", "--no-color", "svc-callback"); err == nil {
+		v.cbSpooled = strings.Count(cbLog, "callback spooled")
+	}
 	r.summary("container fault test", "through the compose load balancer (HAProxy) to 2, then 4 edges", v)
 }

@@ -287,6 +287,9 @@ type verdict struct {
 	expected, received, lost, dups, disorder, gapNotes int
 	stateLost, stateBehind                             int
 	cbRetries, cbDropped                               int
+	// cbSpooled: callbacks svc-callback kept in its spool (answered 200,
+	// stored later); -1 when its log was not read.
+	cbSpooled int
 }
 
 // check checks the stream (seqsOf: every stored seq of a conference, in
@@ -296,7 +299,7 @@ type verdict struct {
 // the simulator's log; no callback given up).
 func (r *run) check(seqsOf func(confID string) []uint64, last map[string]uint64, simLog string) verdict {
 	t, ctx := r.t, r.ctx
-	var v verdict
+	v := verdict{cbSpooled: -1}
 	for _, o := range r.owners {
 		seqs := seqsOf(o.confID)
 		v.sent += uint64(len(seqs))
@@ -417,6 +420,9 @@ func (r *run) summary(title, how string, v verdict) {
 	fmt.Fprintf(tw, "OnConfEventsLost\t%d\n", v.gapNotes)
 	fmt.Fprintf(tw, "stream seq gaps\t%d\n", v.streamGaps)
 	fmt.Fprintf(tw, "platform callbacks retried / dropped\t%d / %d\n", v.cbRetries, v.cbDropped)
+	if v.cbSpooled >= 0 {
+		fmt.Fprintf(tw, "callbacks spooled by svc-callback\t%d\n", v.cbSpooled)
+	}
 	fmt.Fprintf(tw, "reconnects\t%d\n", len(outages))
 	fmt.Fprintf(tw, "reconnect p50 / p99 / max\t%s / %s / %s\n",
 		percentile(outages, 0.50).Round(time.Millisecond), percentile(outages, 0.99).Round(time.Millisecond), percentile(outages, 1).Round(time.Millisecond))

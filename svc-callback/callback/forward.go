@@ -32,6 +32,9 @@ func (s *Server) toSpool(w http.ResponseWriter, in *inbound, log func() *zerolog
 	s.count(in.Kind, outcomeSpooled)
 	if cause != nil {
 		log().Warn().Err(cause).Int64("spooled", s.spool.pending.Load()).Msg("event store unavailable; callback spooled, stored once it answers")
+	} else {
+		// One line per callback, as "callback stored" is.
+		log().Info().Int64("spooled", s.spool.pending.Load()).Msg("callback spooled behind earlier ones")
 	}
 	// The answer depends only on the body (replyFor); a body not
 	// understood is answered like one that is, as notUnderstood does.
