@@ -62,10 +62,12 @@ func (s *Server) ready(ctx context.Context) error {
 
 // handleCallback serves /yt/{secret}/…/{kind}. Order of checks: source
 // address (403), secret (404, the same answer as any unknown path), method
-// (405; GET and POST are taken), body size (413), keep the raw callback
-// (503), parse (not understood: marked, counted, logged and answered 200),
-// store the event (503), then 200 with replyFor's answer. With the right
-// secret, a path naming no kind is kept like any other (otherKind).
+// (405; GET and POST are taken), body size (413), keep the raw callback,
+// parse (not understood: marked, counted, logged and answered 200), store
+// the event, then 200 with replyFor's answer; a store that does not answer
+// sends the callback to the spool (200) or, without one, answers 503. With
+// the right secret, a path naming no kind is kept like any other
+// (otherKind).
 func (s *Server) handleCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The request's logger (remote, kind, conf_id, call_id) is built only
@@ -92,13 +94,7 @@ func (s *Server) handleCallback() http.Handler {
 		}
 		secret, k, ok := callbackPath(r.URL.Path)
 		secretOK := s.secretOK(secret)
-		if secretOK && r.Method == http.MethodGet && strings.Trim(pathAfterSecret(r.URL.Path, secret), "/") == "" {
-			// The notification address itself: the readiness check's
-			// probe (svc-conference readiness). It proves the public
-			// address reaches this service with the right secret, and
-			// stores nothing.
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = io.WriteString(w, ProbeAnswer)
+		if secretOK && probe(w, r, secret) {
 			return
 		}
 		if !secretOK {
@@ -149,6 +145,18 @@ func (s *Server) handleCallback() http.Handler {
 			s.stored(w, r, kind, got, log)
 		}
 	})
+}
+
+// probe answers a GET of the notification address itself: the readiness
+// check's probe (svc-conference readiness). It proves the public address
+// reaches this service with the right secret, and stores nothing.
+func probe(w http.ResponseWriter, r *http.Request, secret string) bool {
+	if r.Method != http.MethodGet || strings.Trim(pathAfterSecret(r.URL.Path, secret), "/") != "" {
+		return false
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, ProbeAnswer)
+	return true
 }
 
 // readBody reads the callback's body within Config.MaxBody; when it
