@@ -93,3 +93,8 @@ const (
 	// platform deleted it: the call records (svc-conference records).
 	FinishedBucket = "confapplet_finished"
 )
+
+// TracesBucket keeps the trace context of platform commands for their
+// callbacks (pkg/tracing, calls.go); written by svc-conference, read by
+// svc-callback, only when tracing is on.
+const TracesBucket = "confapplet_traces"

@@ -20,6 +20,10 @@ const (
 	ReqID    = "req_id"
 	Method   = "method"
 	Subject  = "subject"
+	// The trace and span of the operation a line was written in, when
+	// tracing is on (pkg/tracing).
+	TraceID = "trace_id"
+	SpanID  = "span_id"
 )
 
 // zerolog's time format is a package global; setting it once here, rather

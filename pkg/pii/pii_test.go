@@ -68,12 +68,15 @@ func TestWriter(t *testing.T) {
 		`{"level":"warn","raw":"<to>13900000001</to>\n<confid>12345678</confid>","error":"number \"075512345678\" refused","numbers":"6234567#13800138005","message":"callback not understood"}` + "\n",
 		`{"level":"info","seq":13800138005,"message":"no string value to mask"}` + "\n",
 		"plain text 13800138005\n",
+		// Trace ids are hex; one may be all digits, and is still no number.
+		`{"level":"info","trace_id":"13800138005138001380051380013800","span_id":"1380013800513800","message":"traced"}` + "\n",
 	}
 	want := []string{
 		`{"level":"info","time":"2026-12-01T00:22:21.123456789Z","conf_id":"12345678","call_id":"26120100222100019f3c0a7b2d4e5f60","number":"138****8005","message":"invited"}` + "\n",
 		`{"level":"warn","raw":"<to>139****0001</to>\n<confid>12345678</confid>","error":"number \"075*****5678\" refused","numbers":"*******#138****8005","message":"callback not understood"}` + "\n",
 		lines[2],
 		"plain text 138****8005\n",
+		lines[4],
 	}
 	for i, l := range lines {
 		n, err := w.Write([]byte(l))

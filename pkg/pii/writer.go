@@ -11,7 +11,7 @@ import (
 var idFields = map[string]bool{
 	"time": true, "level": true, "service": true, "instance": true,
 	"conf_id": true, "call_id": true, "client_id": true, "req_id": true,
-	"method": true, "subject": true,
+	"method": true, "subject": true, "trace_id": true, "span_id": true,
 }
 
 // numberFields are the log fields that hold phone numbers: in them a

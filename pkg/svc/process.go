@@ -20,6 +20,7 @@ type Process struct {
 	log     zerolog.Logger
 	nc      *Conn
 	servers []*server
+	flush   []func(context.Context) error
 }
 
 type server struct {
@@ -78,14 +79,29 @@ func (p *Process) ServePprof(addr string, limits HTTPLimits) (string, error) {
 	return p.Listen("pprof endpoints on", addr, pprofHandler(), limits)
 }
 
+// Flush adds a last stage to the shutdown, after the NATS drain and
+// within what is left of the cap: the tracer exports its last spans.
+func (p *Process) Flush(f func(ctx context.Context) error) { p.flush = append(p.flush, f) }
+
 // Close releases the listeners and the NATS connection of a process that
-// will not Run.
+// will not Run, and runs its Flush stages (within a second).
 func (p *Process) Close() {
 	for _, s := range p.servers {
 		_ = s.ln.Close()
 	}
 	if p.nc != nil {
 		p.nc.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p.flushAll(ctx)
+}
+
+func (p *Process) flushAll(ctx context.Context) {
+	for _, f := range p.flush {
+		if err := f(ctx); err != nil {
+			p.log.Warn().Err(err).Msg("flush at shutdown")
+		}
 	}
 }
 
@@ -107,7 +123,7 @@ type Stop struct {
 // Run serves every listener until ctx ends, a listener fails or stop.Done
 // closes, then shuts down in stages within stop.Cap: stop accepting (the
 // HTTP servers' Shutdown), the service's Drain, the HTTP requests in
-// flight, the NATS drain. It returns nil when ctx ended, else why it
+// flight, the NATS drain, the Flush stages. It returns nil when ctx ended, else why it
 // stopped.
 func (p *Process) Run(ctx context.Context, stop Stop) error {
 	failed := make(chan error, len(p.servers))
@@ -154,6 +170,7 @@ func (p *Process) Run(ctx context.Context, stop Stop) error {
 	if p.nc != nil {
 		p.nc.Drain(sctx)
 	}
+	p.flushAll(sctx)
 	p.log.Info().Msg("stopped")
 	return runErr
 }
