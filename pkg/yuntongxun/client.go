@@ -253,7 +253,11 @@ func (c *Client) newRequest(ctx context.Context, cmd *command) (*http.Request, e
 
 // do sends cmd once and returns the response fields (lower-case names) of a
 // successful answer (statusCode 000000).
-func (c *Client) do(ctx context.Context, cmd *command) (fields, error) {
+func (c *Client) do(ctx context.Context, cmd *command) (f fields, err error) {
+	ctx, sp := startSpan(ctx, cmd.name)
+	if sp != nil {
+		defer func() { endSpan(sp, err) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.tout)
 	defer cancel()
 	req, err := c.newRequest(ctx, cmd)
@@ -277,7 +281,7 @@ func (c *Client) do(ctx context.Context, cmd *command) (fields, error) {
 	if len(raw) > maxResponseBytes {
 		return nil, &TransportError{Command: cmd.name, HTTPStatus: resp.StatusCode, Err: errors.New("response body over 1 MiB")}
 	}
-	f, err := parseResponse(resp.Header.Get("Content-Type"), raw)
+	f, err = parseResponse(resp.Header.Get("Content-Type"), raw)
 	if err != nil {
 		return nil, &TransportError{Command: cmd.name, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("bad response body %q: %w", snippet(raw), err)}
 	}
