@@ -11,7 +11,11 @@ require (
 
 require confapplet/pkg v0.0.0
 
-require golang.org/x/text v0.43.0 // indirect
+require (
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect

@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata" // the platform's time zone must resolve in a scratch image
 
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 )
 
 // Config holds every setting of svc-callback that New uses; each field is
@@ -36,6 +37,12 @@ type Config struct {
 	ShutdownTimeout       time.Duration // Run only
 	SeqCacheSize          int
 	SeqCacheTTL           time.Duration
+
+	// Tracing is the OpenTelemetry settings; Run builds Tracer from them
+	// (a zero Tracing is off). A Tracer set before (tests) is used as it
+	// is; nil is off.
+	Tracing tracing.Config
+	Tracer  *tracing.Provider `json:"-"`
 }
 
 // Defaults.
@@ -75,6 +82,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:       DefaultShutdownTimeout,
 		SeqCacheSize:          DefaultSeqCacheSize,
 		SeqCacheTTL:           DefaultSeqCacheTTL,
+		Tracing:               tracing.DefaultConfig(),
 	}
 }
 
@@ -170,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be > 0"))
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SeqCacheSize < -1 {
 		errs = append(errs, fmt.Errorf("seq cache size %d: use -1 to disable, or a positive size", c.SeqCacheSize))
@@ -269,6 +280,7 @@ func (c *Config) declare(f *svc.Flags, o *options) {
 	f.Duration(&c.SeqCacheTTL, "seq-cache-ttl", "how long a remembered latest event is used before it is read again")
 	f.String(&o.pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
 	o.http.Declare(f)
+	c.Tracing.Declare(f)
 	f.Healthcheck(&o.healthcheck, "addr")
 }
 

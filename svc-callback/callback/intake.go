@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/tracing"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // inbound is one callback as received: what the raw store keeps and the
@@ -39,7 +42,8 @@ type intook struct {
 	f        fields
 	res      published
 	rawSeq   uint64
-	unparsed error // why it was not understood (kept and marked)
+	unparsed error             // why it was not understood (kept and marked)
+	span     trace.SpanContext // the callback's span, for its log lines (none when tracing is off)
 }
 
 // intake keeps in as received, parses it, and stores its event or marks
@@ -57,8 +61,28 @@ func (s *Server) intake(ctx context.Context, in *inbound) (intook, error) {
 		out.ev = nil
 		return out, s.raw.markUnparsed(ctx, in.Kind, out.rawSeq, out.unparsed)
 	}
+	ctx = s.traced(ctx, in, out.ev)
+	out.span = trace.SpanContextFromContext(ctx)
 	start := time.Now()
 	out.res, err = s.pub.publish(ctx, out.ev, identify(out.ev))
 	s.metrics.latency.Observe(time.Since(start).Seconds())
+	code := ""
+	if err != nil {
+		code = outcomeUnavailable
+	}
+	tracing.End(ctx, code)
 	return out, err
+}
+
+// traced starts the span of the callback of ev, received as in, in the
+// trace of the platform command that caused it: the InviteJoinConf that
+// dialled its call, else the CreateConf of its conference (tracing,
+// calls.go). With tracing off it returns ctx.
+func (s *Server) traced(ctx context.Context, in *inbound, ev *contract.Event) context.Context {
+	tr := s.cfg.Tracer
+	if tr == nil {
+		return ctx
+	}
+	parent := tr.Recall(ctx, ev.ConfID, ev.CallID)
+	return tr.Callback(ctx, parent, in.Kind, ev.ConfID, ev.CallID, in.Received)
 }

@@ -12,6 +12,7 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/streams"
+	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -252,6 +253,7 @@ func (p *publisher) publishAfter(ctx context.Context, subj string, data []byte, 
 	msg.Data = data
 	msg.Header.Set(HeaderEventKey, id.Key)
 	msg.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
+	tracing.Inject(ctx, msg.Header) // the edges' fan-out joins the callback's trace
 	return p.js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID(id.msgID(last.seq)),
 		jetstream.WithExpectStream(contract.EventsStream),

@@ -10,8 +10,10 @@ import (
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ProbeAnswer is the body of GET /yt/<secret>/ (the notification address).
@@ -75,6 +77,7 @@ func (s *Server) handleCallback() http.Handler {
 		// nothing is.
 		var kind string
 		var ev *contract.Event
+		var span trace.SpanContext // the callback's, once intake started it
 		log := func() *zerolog.Logger {
 			c := s.log.With().Str("remote", hostOnly(r.RemoteAddr))
 			if kind != "" {
@@ -83,6 +86,7 @@ func (s *Server) handleCallback() http.Handler {
 			if ev != nil {
 				c = c.Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID)
 			}
+			c = tracing.WithSpan(span, c)
 			l := c.Logger()
 			return &l
 		}
@@ -133,7 +137,7 @@ func (s *Server) handleCallback() http.Handler {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
 		defer cancel()
 		got, err := s.intake(ctx, in)
-		ev = got.ev
+		ev, span = got.ev, got.span
 		switch {
 		case err != nil && s.spool != nil:
 			s.toSpool(w, in, log, err)
@@ -205,7 +209,7 @@ func (s *Server) stored(w http.ResponseWriter, r *http.Request, kind string, got
 		s.count(kind, outcomePublished)
 	}
 	// The same fields as log() gives, without building a logger.
-	s.log.Info().Str("remote", hostOnly(r.RemoteAddr)).Str("kind", kind).
+	tracing.TagSpan(got.span, s.log.Info()).Str("remote", hostOnly(r.RemoteAddr)).Str("kind", kind).
 		Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID).
 		Uint64("seq", res.Seq).Uint64("stream_seq", res.StreamSeq).Bool("duplicate", res.Duplicate).
 		Int("attempts", res.Attempts).Str("event_time", ev.Time).Msg("callback stored")

@@ -27,6 +27,7 @@ import (
 	"confapplet/pkg/logging"
 	"confapplet/pkg/streams"
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,6 +102,7 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		Duplicates: cfg.EventsDuplicateWindow,
 	}}
 	s.parse = s.parseCallback
+	cfg.Tracer.UseCalls(js, cfg.EventsReplicas) // the callbacks' link to their command (pkg/tracing)
 	if cfg.SpoolDir != "" {
 		if s.spool, err = openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes); err != nil {
 			return nil, fmt.Errorf("svc-callback: %w", err)
@@ -202,6 +204,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := logging.New(stdout, cfg.LogLevel, "svc-callback", logging.FullNumbers(cfg.LogFullNumbers))
 	p := svc.NewProcess(log)
+	if cfg.Tracer == nil {
+		if cfg.Tracer, err = tracing.New(cfg.Tracing, "svc-callback", "", log); err != nil {
+			return err
+		}
+	}
+	p.Flush(cfg.Tracer.Shutdown)
 	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-callback", Options: []nats.Option{
 		// No reconnect buffer: while NATS is away a publish fails at once
 		// and the platform gets 503 (it retries), instead of a request

@@ -12,6 +12,7 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 	"confapplet/pkg/ytxsim"
 	"confapplet/pkg/yuntongxun"
 )
@@ -84,6 +85,11 @@ type Config struct {
 	// address; 0 disables each.
 	CallsPerMinute, ConfsPerMinute, MaxLiveCalls int
 	SourceCallsPerMinute, SourceConfsPerMinute   int
+
+	// Tracing is the OpenTelemetry settings; Run builds Tracer from them.
+	// A Tracer set before (tests) is used as it is; nil is off.
+	Tracing tracing.Config
+	Tracer  *tracing.Provider `json:"-"`
 }
 
 // DefaultConfig returns the defaults, which run against the simulator on
@@ -126,6 +132,7 @@ func DefaultConfig() Config {
 		StartTimeout:         time.Minute,
 		ViewMaxRecords:       100000,
 		HTTP:                 svc.DefaultLimits,
+		Tracing:              tracing.DefaultConfig(),
 
 		// Conservative: an operator raises them on purpose (CONFIG.md).
 		CallsPerMinute:       30,
@@ -172,6 +179,9 @@ func (c *Config) Validate() error {
 	c.validatePlatform(bad)
 	c.validateStorage(bad)
 	c.validateGuard(bad)
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -343,6 +353,7 @@ func (c *Config) declare(f *svc.Flags, allow *string) {
 	f.String(&c.Pprof, "pprof", "listen address of Go's profiles (`/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`, `goroutine`, `allocs`, `mutex`, `block`), on a listener of its own; keep it on 127.0.0.1; empty: off")
 	f.Duration(&c.StartTimeout, "start-timeout", "how long start-up keeps retrying to create or bind the KV buckets, the events stream and the consumer (5 s attempts, backoff); then `Run` fails")
 	c.HTTP.Declare(f)
+	c.Tracing.Declare(f)
 	f.Healthcheck(&c.Healthcheck, "http-addr")
 }
 

@@ -108,6 +108,9 @@ func (s *Service) inviteAll(c *call, confID string, numbers []string) []invitati
 		wg.Go(func() {
 			outs[i].err = s.platform(c, yuntongxun.CmdInviteJoinConf, func(ctx context.Context) (err error) {
 				outs[i].callID, err = s.p.InviteJoinConf(ctx, confID, n)
+				if err == nil { // the call's callbacks join this trace
+					s.cfg.Tracer.RememberCall(ctx, outs[i].callID)
+				}
 				return err
 			})
 		})

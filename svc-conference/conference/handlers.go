@@ -222,6 +222,9 @@ func (s *Service) createConf(c *call) (any, *contract.Error) {
 		var confID string
 		err := s.platform(c, yuntongxun.CmdCreateConf, func(ctx context.Context) (err error) {
 			confID, err = s.p.CreateConf(ctx, req.MaxMember)
+			if err == nil { // the conference's callbacks join this trace
+				s.cfg.Tracer.RememberConf(ctx, confID)
+			}
 			return err
 		})
 		if err != nil {

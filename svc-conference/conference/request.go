@@ -10,6 +10,7 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
+	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -100,7 +101,8 @@ func (s *Service) endpoint(spec contract.Method, h handlerFunc) micro.Handler {
 func (s *Service) serve(ctx context.Context, method string, st *endpointStats, req micro.Request, h handlerFunc, start time.Time) {
 	hd := req.Headers()
 	c := &call{ctx: ctx, method: method, clientID: hd.Get(contract.HeaderClientID), reqID: hd.Get(contract.HeaderReqID), data: req.Data()}
-	c.log = s.log.With().Str(logging.Method, method).Str(logging.ClientID, c.clientID).Str(logging.ReqID, c.reqID).Logger()
+	c.ctx = s.cfg.Tracer.Serve(ctx, hd, "conference", method, c.clientID, c.reqID)
+	c.log = tracing.With(c.ctx, s.log.With()).Str(logging.Method, method).Str(logging.ClientID, c.clientID).Str(logging.ReqID, c.reqID).Logger()
 	if tok := hd.Get(contract.HeaderOperator); tok != "" {
 		c.operator = s.isOperator(tok)
 		if !c.operator {
@@ -136,6 +138,11 @@ func (s *Service) serve(ctx context.Context, method string, st *endpointStats, r
 		}
 	}()
 	s.met.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	var code string
+	if cerr != nil {
+		code = string(cerr.Code)
+	}
+	defer tracing.End(c.ctx, code) // after the reply is sent
 	if cerr != nil {
 		ev := c.log.Info()
 		if cerr.Code == contract.CodeInternal {
@@ -218,6 +225,7 @@ func (c *call) withConf(confID string) {
 	if c.confID == "" {
 		c.confID = confID
 		c.log = c.log.With().Str(logging.ConfID, confID).Logger()
+		tracing.Annotate(c.ctx, tracing.AttrConfID, confID)
 	}
 }
 

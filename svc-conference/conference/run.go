@@ -11,6 +11,7 @@ import (
 
 	"confapplet/pkg/logging"
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 )
 
 // Run is the svc-conference process: parse flags and environment, connect
@@ -43,6 +44,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log := logging.New(stdout, cfg.LogLevel, "svc-conference", logging.FullNumbers(cfg.LogFullNumbers)).With().Str("instance", cfg.InstanceName).Logger()
 
 	p := svc.NewProcess(log)
+	if cfg.Tracer == nil {
+		if cfg.Tracer, err = tracing.New(cfg.Tracing, "svc-conference", cfg.InstanceName, log); err != nil {
+			return err
+		}
+	}
+	p.Flush(cfg.Tracer.Shutdown)
 	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-conference " + cfg.InstanceName})
 	if err != nil {
 		return err

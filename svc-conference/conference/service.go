@@ -138,6 +138,7 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 		}
 	}
 	s.budget = newBudget(cfg, s.st, s.met.reg)
+	cfg.Tracer.UseCalls(js, cfg.KVReplicas) // the callbacks' link to their command (pkg/tracing)
 	s.idem = &idempotency{kv: s.st.idem, stale: cfg.IdempotencyStale, instance: cfg.InstanceName, now: time.Now,
 		hits: func(o string) { s.met.idem.WithLabelValues(o).Inc() }}
 	if s.cons, err = startConsumer(ctx, js, s.st, cfg, log.With().Str("part", "events").Logger(), s.met); err != nil {

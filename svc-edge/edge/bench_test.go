@@ -56,7 +56,7 @@ func benchFanOut(b *testing.B, n int) {
 	one := 1
 	raw, _ := json.Marshal(contract.Event{Kind: contract.KindInvite, ConfID: "1234", CallID: "0123456789abcdef0123456789abcdef",
 		Number: "13800138000", Result: &one, Time: "20260101120000", Received: time.Now(), Seq: 1})
-	cs := &confSub{}
+	cs := &confSub{h: &hub{}}
 	b.ReportAllocs()
 	var seq uint64
 	for b.Loop() {
@@ -65,7 +65,7 @@ func benchFanOut(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cs.broadcast(ws, seq, msg)
+		cs.broadcast(ws, seq, msg, nil)
 	}
 	b.StopTimer()
 	for _, t := range ts {

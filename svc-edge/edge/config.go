@@ -11,6 +11,7 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 )
 
 // Config holds every setting of the edge. DefaultConfig gives the values that
@@ -57,6 +58,11 @@ type Config struct {
 	// OnListen, when set, is called by Serve with the bound address (how a
 	// test learns the port of "-addr 127.0.0.1:0").
 	OnListen func(addr string) `json:"-"`
+
+	// Tracing is the OpenTelemetry settings; Serve builds Tracer from
+	// them. A Tracer set before (tests) is used as it is; nil is off.
+	Tracing tracing.Config
+	Tracer  *tracing.Provider `json:"-"`
 }
 
 // DefaultConfig returns the defaults.
@@ -80,6 +86,7 @@ func DefaultConfig() Config {
 		HTTP:           svc.HTTPLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: time.Minute},
 
 		AuthMaxLifetime: 24 * time.Hour,
+		Tracing:         tracing.DefaultConfig(),
 	}
 }
 
@@ -138,6 +145,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownWindow < 0 || c.ShutdownWindow >= c.ShutdownCap {
 		bad("shutdown-window: must be >= 0 and below shutdown-cap")
 	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for m, d := range c.Timeouts {
 		if _, ok := contract.Methods[m]; !ok {
 			bad("timeouts: unknown method %q", m)
@@ -181,6 +191,7 @@ func (c *Config) declare(f *svc.Flags, origins, timeouts *string) {
 	f.String(&c.InstanceID, "instance-id", "this edge's id in session notices and logs", svc.DocDefault("*(random)*"))
 	f.String(&c.ReadyFile, "ready-file", "once listening, write the bound address (`host:port`) to this file (tests, scripts)")
 	c.HTTP.Declare(f)
+	c.Tracing.Declare(f)
 	f.Healthcheck(&c.Healthcheck, "addr", svc.Env("EDGE_HEALTHCHECK"))
 }
 

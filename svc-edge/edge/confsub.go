@@ -211,7 +211,7 @@ func (cs *confSub) drain() error {
 			h.log.Warn().Err(bad).Str(logging.ConfID, cs.confID).Uint64("stream_seq", cur).Msg("events stream: bad event skipped")
 			continue
 		}
-		cs.broadcast(ws, seq, msg)
+		cs.broadcast(ws, seq, msg, m.Header)
 	}
 }
 
@@ -256,9 +256,12 @@ func (cs *confSub) settle(failed bool, waits *int) (again bool, pause time.Durat
 }
 
 // broadcast offers one encoded event to every watcher: the same bytes for
-// all, one queue entry each.
-func (cs *confSub) broadcast(ws []*watch, seq uint64, msg []byte) {
+// all, one queue entry each. hdr is the stored event's headers, whose
+// trace context makes the fan-out a span of the callback's trace.
+func (cs *confSub) broadcast(ws []*watch, seq uint64, msg []byte, hdr nats.Header) {
+	sp := cs.h.tr.Fanout(hdr, cs.confID, seq, len(ws))
 	for _, w := range ws {
 		w.offer(seq, msg)
 	}
+	sp.End()
 }

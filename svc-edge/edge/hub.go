@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,7 +42,8 @@ type hub struct {
 	js      jetstream.JetStream
 	log     zerolog.Logger
 	metrics *metrics
-	timeout time.Duration // bound of one replay
+	timeout time.Duration     // bound of one replay
+	tr      *tracing.Provider // nil: tracing off
 	bells   chan *nats.Msg
 	done    chan struct{}
 

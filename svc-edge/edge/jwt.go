@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -219,7 +220,7 @@ func bearer(r *http.Request) string {
 // replaces the connection's identity and moves the time the edge closes
 // the connection (4004) to the new expiry. A refused token changes
 // nothing: the connection still closes at the old expiry.
-func (srv *Server) refreshToken(s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
+func (srv *Server) refreshToken(_ context.Context, s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
 	tok := c.Args.String("token")
 	if srv.auth == nil {
 		b, _ := json.Marshal(contract.RefreshTokenResult{})

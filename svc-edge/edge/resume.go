@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,7 @@ import (
 // seq, and the other conferences named in resume if the service allows.
 func (srv *Server) startSession(s *session, resume map[string]uint64) {
 	reqID := s.connID + "-0"
-	res, rerr := srv.request(s, contract.MethodListOwned, []byte("{}"), reqID)
+	res, rerr := srv.request(context.Background(), s, contract.MethodListOwned, []byte("{}"), reqID)
 	var owned []string
 	if rerr != nil {
 		s.logWarn().Str(logging.Method, contract.MethodListOwned).Int("code", rerr.Code).Msg(rerr.Message)
@@ -34,7 +35,7 @@ func (srv *Server) startSession(s *session, resume map[string]uint64) {
 		if seen[id] {
 			continue
 		}
-		if _, rerr := srv.request(s, contract.MethodAuthorizeWatch, []byte(`{"confid":"`+id+`"}`), reqID); rerr != nil {
+		if _, rerr := srv.request(context.Background(), s, contract.MethodAuthorizeWatch, []byte(`{"confid":"`+id+`"}`), reqID); rerr != nil {
 			s.logInfo().Str(logging.ConfID, id).Int("code", rerr.Code).Msg("resume: not watching")
 			continue
 		}

@@ -9,14 +9,16 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/jsonrpc"
+	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
 
-// handler serves one bound request of a session. after, when not nil, runs
-// once the response is queued.
-type handler func(srv *Server, s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func())
+// handler serves one bound request of a session; ctx carries the
+// request's span (context.Background() when tracing is off). after, when
+// not nil, runs once the response is queued.
+type handler func(srv *Server, ctx context.Context, s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func())
 
 // edgeHandlers serve the methods the table gives to the edge.
 var edgeHandlers = map[string]handler{
@@ -44,19 +46,19 @@ var handlers = func() map[string]handler {
 }()
 
 // call executes one bound request.
-func (srv *Server) call(s *session, c jsonrpc.Call, reqID string) (json.RawMessage, *jsonrpc.Error, func()) {
+func (srv *Server) call(ctx context.Context, s *session, c jsonrpc.Call, reqID string) (json.RawMessage, *jsonrpc.Error, func()) {
 	h := handlers[c.Method]
 	if h == nil { // the table has a method nobody serves: TestEveryMethodHasAHandler
 		return nil, jsonrpc.CodeError(contract.CodeInternal, "method "+c.Method+" has no handler"), nil
 	}
-	return h(srv, s, c, reqID)
+	return h(srv, ctx, s, c, reqID)
 }
 
 // forward makes the request a NATS request to the conference service. A
 // created conference is watched right after the response.
-func (srv *Server) forward(s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func()) {
+func (srv *Server) forward(ctx context.Context, s *session, c jsonrpc.Call, reqID string) (result json.RawMessage, rerr *jsonrpc.Error, after func()) {
 	body := c.Args.AppendObject(make([]byte, 0, 96))
-	result, rerr = srv.request(s, c.Method, body, reqID)
+	result, rerr = srv.request(ctx, s, c.Method, body, reqID)
 	if rerr == nil && c.Method == contract.MethodCreateConf {
 		var confID string
 		if json.Unmarshal(result, &confID) == nil && contract.ValidConfID(confID) {
@@ -67,16 +69,17 @@ func (srv *Server) forward(s *session, c jsonrpc.Call, reqID string) (result jso
 }
 
 // unwatchConf ends the session's watch of a conference (none is fine).
-func (srv *Server) unwatchConf(s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
+func (srv *Server) unwatchConf(_ context.Context, s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
 	s.unwatch(c.Args.String("confid"))
 	return jsonrpc.Null, nil, nil
 }
 
 // request sends one request to conference.<method> with the session's
-// identity and deadline in headers and maps the outcome to JSON-RPC.
-func (srv *Server) request(s *session, method string, body []byte, reqID string) (json.RawMessage, *jsonrpc.Error) {
+// identity, deadline and trace context (of parent's span, if any) in
+// headers and maps the outcome to JSON-RPC.
+func (srv *Server) request(parent context.Context, s *session, method string, body []byte, reqID string) (json.RawMessage, *jsonrpc.Error) {
 	timeout := srv.cfg.Timeout(method)
-	ctx, cancel := s.callContext(timeout)
+	ctx, cancel := s.callContext(parent, timeout)
 	defer s.endCall(cancel)
 	deadline, _ := ctx.Deadline()
 	msg := &nats.Msg{
@@ -100,6 +103,7 @@ func (srv *Server) request(s *session, method string, body []byte, reqID string)
 	if s.grants != "" {
 		msg.Header[contract.HeaderWatch] = []string{s.grants}
 	}
+	tracing.Inject(ctx, msg.Header)
 	if !srv.nc.IsConnected() { // a reconnecting client would buffer it until the deadline
 		return nil, jsonrpc.CodeError(contract.CodeUnavailable, "service unavailable: the edge is not connected to NATS")
 	}
@@ -145,11 +149,11 @@ func replyResult(reply *nats.Msg) (json.RawMessage, *jsonrpc.Error) {
 // watchConf authorizes (conference.AuthorizeWatch) and starts a watch. The
 // result carries the last sequence stored for the conference; replayed
 // events follow the response.
-func (srv *Server) watchConf(s *session, c jsonrpc.Call, reqID string) (json.RawMessage, *jsonrpc.Error, func()) {
+func (srv *Server) watchConf(ctx context.Context, s *session, c jsonrpc.Call, reqID string) (json.RawMessage, *jsonrpc.Error, func()) {
 	confID := c.Args.String("confid")
 	since, _ := c.Args.Uint("since")
 	body := []byte(`{"confid":"` + confID + `"}`)
-	if _, rerr := srv.request(s, contract.MethodAuthorizeWatch, body, reqID); rerr != nil {
+	if _, rerr := srv.request(ctx, s, contract.MethodAuthorizeWatch, body, reqID); rerr != nil {
 		return nil, rerr, nil
 	}
 	last, err := srv.hub.lastSeq(s.context(), confID)

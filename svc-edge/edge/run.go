@@ -9,6 +9,7 @@ import (
 
 	"confapplet/pkg/logging"
 	"confapplet/pkg/svc"
+	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -35,6 +36,14 @@ func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	p := svc.NewProcess(log)
+	if cfg.Tracer == nil {
+		tr, err := tracing.New(cfg.Tracing, "svc-edge", cfg.InstanceID, log)
+		if err != nil {
+			return err
+		}
+		cfg.Tracer = tr
+	}
+	p.Flush(cfg.Tracer.Shutdown)
 	var edge atomic.Pointer[Server]
 	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-edge", OnAsyncError: func(err error) {
 		// Doorbells may have been dropped: look in the stream.

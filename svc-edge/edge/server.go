@@ -87,6 +87,7 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 	srv := &Server{cfg: cfg, nc: nc, log: log, id: cfg.InstanceID, metrics: newMetrics(), sessions: map[string]*session{},
 		pingDone: make(chan struct{})}
 	srv.hub = newHub(nc, js, log, srv.metrics, cfg.ReplayTimeout)
+	srv.hub.tr = cfg.Tracer
 	if srv.auth, err = newVerifier(cfg); err != nil {
 		return nil, err
 	}

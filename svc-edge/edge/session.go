@@ -13,6 +13,7 @@ import (
 	"confapplet/pkg/jsonrpc"
 	"confapplet/pkg/logging"
 	"confapplet/pkg/token"
+	"confapplet/pkg/tracing"
 
 	"github.com/rs/zerolog"
 )
@@ -215,20 +216,25 @@ func (s *session) run(j job) {
 	reqID := s.connID + "-" + strconv.FormatUint(s.reqSeq, 10)
 	s.mu.Unlock()
 	start := time.Now()
-	result, rerr, after := s.srv.call(s, c, reqID)
-	if s.isClosed() {
-		return // the session ended meanwhile: nobody to answer
+	ctx := context.Background()
+	if tr := s.srv.cfg.Tracer; tr != nil {
+		ctx = tr.Request(c.Method, c.Args.String("confid"), s.clientID)
 	}
+	result, rerr, after := s.srv.call(ctx, s, c, reqID)
 	out := "ok"
 	if rerr != nil {
 		out = outcome(rerr)
+	}
+	defer tracing.End(ctx, traceCode(rerr, out))
+	if s.isClosed() {
+		return // the session ended meanwhile: nobody to answer
 	}
 	s.srv.metrics.observe(c.Method, out, time.Since(start))
 	ev := s.logDebug()
 	if rerr != nil && rerr.Code != jsonrpc.CodeInvalidParams {
 		ev = s.logInfo()
 	}
-	ev.Str(logging.ReqID, reqID).Str(logging.Method, c.Method).Str("outcome", out).
+	tracing.Tag(ctx, ev).Str(logging.ReqID, reqID).Str(logging.Method, c.Method).Str("outcome", out).
 		Dur("queued", start.Sub(j.enqAt)).Dur("took", time.Since(start)).Msg("request")
 	if c.ID != nil {
 		if rerr != nil {
@@ -290,10 +296,11 @@ func (s *session) context() context.Context {
 
 // callContext is the context of one NATS request of the worker: its own
 // deadline, and canceled by close. It is not derived from the worker's
-// context, so the request path makes no context tree. The caller must call
-// endCall(cancel).
-func (s *session) callContext(timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// context, so the request path makes no context tree: parent is the
+// request's span (context.Background() when tracing is off). The caller
+// must call endCall(cancel).
+func (s *session) callContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	s.mu.Lock()
 	if s.closed {
 		cancel()
@@ -327,6 +334,15 @@ func outcome(e *jsonrpc.Error) string {
 		return string(spec.Code)
 	}
 	return strconv.Itoa(e.Code)
+}
+
+// traceCode is what a request's span says of its outcome: nothing when it
+// succeeded.
+func traceCode(rerr *jsonrpc.Error, out string) string {
+	if rerr == nil {
+		return ""
+	}
+	return out
 }
 
 func idForLog(id json.RawMessage) []byte {
