@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 const (
@@ -67,6 +68,9 @@ type stack struct {
 	// inviteWithoutResult, when set before newStack, makes the simulator
 	// send invitation results without "result" (ytxsim.Config).
 	inviteWithoutResult bool
+	// traces, when set before newStack, receives every service's spans
+	// (tracing_test.go).
+	traces *tracetest.InMemoryExporter
 }
 
 func natsOpts(name string) []nats.Option {
@@ -104,6 +108,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 	cbCfg := callback.DefaultConfig()
 	cbCfg.Secret = secret
 	cbCfg.PublishTimeout = 10 * time.Second
+	cbCfg.Tracer = st.tracer("svc-callback", "")
 	if st.cb, err = callback.New(cbCfg, st.cbNC, log("svc-callback")); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +146,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 	confCfg.YTXBaseURL = simHTTP.URL + "/" + ytxsim.Version
 	confCfg.OperatorToken = operatorToken
 	confCfg.InstanceName = "conf-1"
+	confCfg.Tracer = st.tracer("svc-conference", "conf-1")
 	confNC := st.connect("svc-conference")
 	ytx, err := conference.NewYTX(confCfg, nil)
 	if err != nil {
@@ -158,6 +164,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 		edCfg.Addr = "127.0.0.1:0"
 		edCfg.InstanceID = []string{"edge-1", "edge-2"}[i]
 		edCfg.AuthSecret = tokenSecret
+		edCfg.Tracer = st.tracer("svc-edge", edCfg.InstanceID)
 		var extra []nats.Option
 		if st.edgeReconnectWait > 0 {
 			extra = append(extra, nats.ReconnectWait(st.edgeReconnectWait), nats.ReconnectJitter(0, 0))
