@@ -136,6 +136,39 @@ func TestRunStages(t *testing.T) {
 	}
 }
 
+// The Flush stages run last, after the NATS drain, within the cap; Close
+// runs them too.
+func TestFlushStages(t *testing.T) {
+	ns := testkit.StartNATS(t)
+	p := NewProcess(zerolog.Nop())
+	nc, err := p.Connect(NATS{URL: ns.ClientURL(), Name: "svc-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var natsClosed, inCap bool
+	p.Flush(func(ctx context.Context) error {
+		natsClosed = nc.IsClosed()
+		dl, ok := ctx.Deadline()
+		inCap = ok && ctx.Err() == nil && time.Until(dl) <= time.Second
+		return errors.New("collector away")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Run(ctx, Stop{Cap: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if !natsClosed || !inCap {
+		t.Errorf("flush saw NATS closed %v, a live context within the cap %v: want both", natsClosed, inCap)
+	}
+	flushed := false
+	q := NewProcess(zerolog.Nop())
+	q.Flush(func(context.Context) error { flushed = true; return nil })
+	q.Close()
+	if !flushed {
+		t.Error("Close did not run the flush stage")
+	}
+}
+
 // A service that stops by itself stops the process with its error.
 func TestRunServiceStopped(t *testing.T) {
 	p := NewProcess(zerolog.Nop())

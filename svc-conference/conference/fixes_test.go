@@ -35,7 +35,7 @@ func TestHelpShowsEnv(t *testing.T) {
 		}
 	}
 	if c := strings.Count(help, " (CONF_") + strings.Count(help, " (NATS_URL)") + strings.Count(help, " (LOG_LEVEL)") + strings.Count(help, " (LOG_FULL_NUMBERS)") +
-		strings.Count(help, " (YTX_"); c != n-1 {
+		strings.Count(help, " (YTX_") + strings.Count(help, " (OTEL_"); c != n-1 {
 		t.Errorf("%d flags, %d environment names in -help:\n%s", n, c, help)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +123,32 @@ func TestIdleConnectionsClosedWebSocketsKept(t *testing.T) {
 	if m := ws.response("1", true); m.ID == nil {
 		t.Fatalf("WebSocket after the HTTP timeouts: %s", m.raw)
 	}
+}
+
+// With an OTLP endpoint configured, a request's span reaches the collector
+// at the latest when the edge shuts down: the last batch is flushed within
+// the shutdown cap, after the NATS drain.
+func TestTracesFlushedAtShutdown(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, r.URL.Path+" "+string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(collector.Close)
+	// Registered before serveEdge's: runs after the edge has stopped.
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bodies) != 1 || !strings.HasPrefix(bodies[0], "/v1/traces ") || !strings.Contains(bodies[0], "edge QueryConfState") {
+			t.Errorf("collector got %q, want one batch with the request's span", bodies)
+		}
+	})
+	e := newEnv(t)
+	public, _, _ := serveEdge(t, e, func(c *Config) { c.Tracing.Endpoint = collector.URL })
+	ws := dial(t, "ws://"+public, "traced", "")
+	ws.send(`{"jsonrpc":"2.0","id":1,"method":"QueryConfState","params":["1234"]}`)
+	ws.response("1", false)
 }
