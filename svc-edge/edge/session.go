@@ -225,8 +225,8 @@ func (s *session) run(j job) {
 	if rerr != nil {
 		out = outcome(rerr)
 	}
-	defer tracing.End(ctx, traceCode(rerr, out))
 	if s.isClosed() {
+		tracing.End(ctx, traceCode(rerr, out))
 		return // the session ended meanwhile: nobody to answer
 	}
 	s.srv.metrics.observe(c.Method, out, time.Since(start))
@@ -243,6 +243,7 @@ func (s *session) run(j job) {
 			_ = s.t.Write(jsonrpc.AppendResult(make([]byte, 0, 48+len(c.ID)+len(result)), c.ID, result))
 		}
 	}
+	tracing.End(ctx, traceCode(rerr, out)) // the answer is queued; what after starts is not the request's
 	if after != nil {
 		after()
 	}
