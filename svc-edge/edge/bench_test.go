@@ -9,10 +9,12 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/testkit"
+	"confapplet/pkg/tracing"
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // memTransport is an in-memory Transport: it counts what it is given (a
@@ -45,7 +47,20 @@ func BenchmarkFanOut_1(b *testing.B)    { benchFanOut(b, 1) }
 func BenchmarkFanOut_100(b *testing.B)  { benchFanOut(b, 100) }
 func BenchmarkFanOut_1000(b *testing.B) { benchFanOut(b, 1000) }
 
-func benchFanOut(b *testing.B, n int) {
+// BenchmarkFanOutTraced_100 is BenchmarkFanOut_100 with tracing on: the
+// stored event carries a traceparent, and the edge makes its one fan-out
+// span (handed to an exporter that drops it): the price of tracing per
+// event per edge.
+func BenchmarkFanOutTraced_100(b *testing.B) {
+	tr := tracing.NewSync("svc-edge", "", tracetest.NewNoopExporter())
+	hdr := nats.Header{}
+	tracing.Inject(tr.Request("InviteJoinConf", "1234", "client"), hdr)
+	benchFanOutWith(b, 100, tr, hdr)
+}
+
+func benchFanOut(b *testing.B, n int) { benchFanOutWith(b, n, nil, nil) }
+
+func benchFanOutWith(b *testing.B, n int, tr *tracing.Provider, hdr nats.Header) {
 	srv := benchServer()
 	ws := make([]*watch, n)
 	ts := make([]*memTransport, n)
@@ -56,7 +71,7 @@ func benchFanOut(b *testing.B, n int) {
 	one := 1
 	raw, _ := json.Marshal(contract.Event{Kind: contract.KindInvite, ConfID: "1234", CallID: "0123456789abcdef0123456789abcdef",
 		Number: "13800138000", Result: &one, Time: "20260101120000", Received: time.Now(), Seq: 1})
-	cs := &confSub{h: &hub{}}
+	cs := &confSub{h: &hub{tr: tr}}
 	b.ReportAllocs()
 	var seq uint64
 	for b.Loop() {
@@ -65,7 +80,7 @@ func benchFanOut(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cs.broadcast(ws, seq, msg, nil)
+		cs.broadcast(ws, seq, msg, hdr)
 	}
 	b.StopTimer()
 	for _, t := range ts {
