@@ -19,6 +19,7 @@ import (
 	"confapplet/pkg/contract"
 	"confapplet/pkg/jsonrpc"
 	"confapplet/pkg/token"
+	"confapplet/pkg/tracing"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -220,7 +221,7 @@ func bearer(r *http.Request) string {
 // replaces the connection's identity and moves the time the edge closes
 // the connection (4004) to the new expiry. A refused token changes
 // nothing: the connection still closes at the old expiry.
-func (srv *Server) refreshToken(_ context.Context, s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
+func (srv *Server) refreshToken(ctx context.Context, s *session, c jsonrpc.Call, _ string) (json.RawMessage, *jsonrpc.Error, func()) {
 	tok := c.Args.String("token")
 	if srv.auth == nil {
 		b, _ := json.Marshal(contract.RefreshTokenResult{})
@@ -229,12 +230,12 @@ func (srv *Server) refreshToken(_ context.Context, s *session, c jsonrpc.Call, _
 	id, why := srv.auth.verify(tok, s.clientID, time.Now())
 	if why != "" {
 		srv.metrics.rejected.WithLabelValues("auth").Inc()
-		s.logInfo().Str("why", why).Msg("token refresh refused")
+		tracing.Tag(ctx, s.logInfo()).Str("why", why).Msg("token refresh refused")
 		return nil, jsonrpc.FromContract(contract.Errorf(contract.CodeUnauthorized, "%s", why).
 			WithData(contract.UnauthorizedData{Reason: why})), nil
 	}
 	s.setIdentity(id)
-	s.logDebug().Time("exp", id.exp).Msg("token refreshed")
+	tracing.Tag(ctx, s.logDebug()).Time("exp", id.exp).Msg("token refreshed")
 	b, _ := json.Marshal(contract.RefreshTokenResult{Exp: id.exp.Unix()})
 	return b, nil, nil
 }
