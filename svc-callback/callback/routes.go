@@ -7,13 +7,11 @@ import (
 	"net/http"
 	"strings"
 
-	"confapplet/pkg/contract"
 	"confapplet/pkg/logging"
 	"confapplet/pkg/svc"
 	"confapplet/pkg/tracing"
 
 	"github.com/rs/zerolog"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // ProbeAnswer is the body of GET /yt/<secret>/ (the notification address).
@@ -76,18 +74,16 @@ func (s *Server) handleCallback() http.Handler {
 		// when a line is written: on the hot path, at the usual levels,
 		// nothing is.
 		var kind string
-		var ev *contract.Event
-		var span trace.SpanContext // the callback's, once intake started it
+		var got intook // what intake did: the event and its span, for the log lines
 		log := func() *zerolog.Logger {
 			c := s.log.With().Str("remote", hostOnly(r.RemoteAddr))
 			if kind != "" {
 				c = c.Str("kind", kind)
 			}
-			if ev != nil {
-				c = c.Str(logging.ConfID, ev.ConfID).Str(logging.CallID, ev.CallID)
+			if got.ev != nil {
+				c = c.Str(logging.ConfID, got.ev.ConfID).Str(logging.CallID, got.ev.CallID)
 			}
-			c = tracing.WithSpan(span, c)
-			l := c.Logger()
+			l := tracing.WithSpan(got.span, c).Logger()
 			return &l
 		}
 		if !s.sourceOK(r) {
@@ -137,7 +133,6 @@ func (s *Server) handleCallback() http.Handler {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
 		defer cancel()
 		got, err := s.intake(ctx, in)
-		ev, span = got.ev, got.span
 		switch {
 		case err != nil && s.spool != nil:
 			s.toSpool(w, in, log, err)
