@@ -80,6 +80,14 @@ func Up(t testing.TB, root, name string, env ...string) *Stack {
 		if t.Failed() {
 			out, _ := s.Compose("logs", "--no-color", "--tail", "40")
 			t.Logf("compose logs (last 40 lines per container):\n%s", out)
+			// The whole of every container's log, for what 40 lines do
+			// not show (CI keeps artifacts/).
+			if all, err := s.Compose("logs", "--no-color", "--timestamps"); err == nil {
+				path := filepath.Join(root, "artifacts", s.Project+".log")
+				if os.MkdirAll(filepath.Dir(path), 0o755) == nil && os.WriteFile(path, []byte(all), 0o644) == nil {
+					t.Logf("every container's log: %s", path)
+				}
+			}
 		}
 		if out, err := s.Compose("down", "--volumes", "--remove-orphans", "--timeout", "10"); err != nil {
 			t.Errorf("compose down: %v\n%s", err, out)

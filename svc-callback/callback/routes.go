@@ -52,12 +52,19 @@ func (s *Server) ops() svc.Ops {
 }
 
 // ready: without the events stream no event is stored, without the raw
-// stream no callback is kept; either way every callback gets 503.
+// stream no callback is kept; either way, without a spool, every callback
+// gets 503. With a spool that has room the instance stays ready: it takes
+// callbacks and stores them later, where a load balancer that took it out
+// of rotation would answer the platform 503 itself.
 func (s *Server) ready(ctx context.Context) error {
-	if err := s.pub.reachable(ctx); err != nil {
-		return err
+	err := s.pub.reachable(ctx)
+	if err == nil {
+		err = s.raw.reachable(ctx)
 	}
-	return s.raw.reachable(ctx)
+	if err != nil && s.spool != nil && s.spool.room() >= s.cfg.MaxBody {
+		return nil
+	}
+	return err
 }
 
 // handleCallback serves /yt/{secret}/…/{kind}. Order of checks: source

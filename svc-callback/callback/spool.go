@@ -187,6 +187,13 @@ func (sl *slot) close() {
 // empty reports whether nothing waits to be forwarded.
 func (sp *spool) empty() bool { return sp.pending.Load() == 0 }
 
+// room is how many more bytes this process's slot takes.
+func (sp *spool) room() int64 {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.max - (sp.own.size - sp.own.done)
+}
+
 // add appends rec to this process's slot and returns once it is on disk.
 // Concurrent adds share one fsync.
 func (sp *spool) add(rec inbound) error {

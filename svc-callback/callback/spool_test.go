@@ -67,6 +67,10 @@ func TestSpoolKeepsCallbacksWhileStoreIsDown(t *testing.T) {
 			}
 		}
 	}
+	// Still ready: a load balancer must keep sending callbacks here.
+	if code, body := in.get(t, "/readyz"); code != http.StatusOK {
+		t.Errorf("readyz with a spool while NATS is down: %d %s", code, body)
+	}
 	if got := in.outcome("invite", outcomeSpooled); got != 39 {
 		t.Errorf("spooled = %v, want 39", got)
 	}
@@ -157,6 +161,10 @@ func TestSpoolFullIs503(t *testing.T) {
 	}
 	if refused == 0 || in.outcome("invite", outcomeSpooled) == 0 {
 		t.Fatalf("refused %d, spooled %v: want some of each past 1 MiB", refused, in.outcome("invite", outcomeSpooled))
+	}
+	// Full: not ready any more, so a load balancer may try another instance.
+	if code, _ := in.get(t, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz with a full spool while NATS is down: %d", code)
 	}
 }
 
