@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"confapplet/pkg/testkit"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -289,10 +290,13 @@ func TestAuthRequiredByDefault(t *testing.T) {
 		t.Fatalf("Run without a key: %v, want a refusal naming the settings", err)
 	}
 	e := newEnv(t)
-	var logs strings.Builder
+	// Each server gets a log of its own, safe for concurrent use: both
+	// stay subscribed to e.nc, and their NATS-lost timers may log when the
+	// test's NATS stops, after the test body.
+	logs := &testkit.Buffer{}
 	cfg := testConfig()
 	cfg.NATSURL = e.ns.ClientURL()
-	srv, err := New(cfg, e.nc, zerolog.New(&logs).Level(zerolog.WarnLevel))
+	srv, err := New(cfg, e.nc, zerolog.New(logs).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +306,9 @@ func TestAuthRequiredByDefault(t *testing.T) {
 		t.Fatalf("insecure start logged %q, want a warning", got)
 	}
 	// A guessable HS256 secret is warned about too.
-	logs.Reset()
+	logs = &testkit.Buffer{}
 	cfg.InsecureNoAuth, cfg.AuthSecret = false, "short"
-	if srv, err = New(cfg, e.nc, zerolog.New(&logs).Level(zerolog.WarnLevel)); err != nil {
+	if srv, err = New(cfg, e.nc, zerolog.New(logs).Level(zerolog.WarnLevel)); err != nil {
 		t.Fatal(err)
 	}
 	got = logs.String()
