@@ -177,6 +177,9 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 	drops := expected - delivered.Load()
 	dres.Achieved = math.Round(float64(delivered.Load())/el.Seconds()*10) / 10
 	dres.Extra = cpu.extra()
+	perCB, stackCB := cpu.perOp(post.ok.Load())
+	dres.Extra["cpu_ms_per_callback"] = perCB
+	dres.Extra["stack_cpu_ms_per_callback"] = stackCB
 	for k, v := range map[string]any{
 		"callbacks_ok":          post.ok.Load(),
 		"deliveries_expected":   expected,
@@ -209,6 +212,7 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 	e.report(dres)
 	fmt.Fprintf(e.stdout, "  deliveries %d of %d expected (%.0f/s), drops %d, seq gaps %d, duplicates %d\n",
 		delivered.Load(), expected, dres.Achieved, drops, gaps, dups)
+	fmt.Fprintf(e.stdout, "  CPU per callback: stack %.3f ms (%s)\n", stackCB, msList(perCB))
 	return []Result{pres, dres}, nil
 }
 

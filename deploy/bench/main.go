@@ -135,6 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("no scenario")
 	}
 	scenario := args[0]
+	raiseFileLimit()
 	if _, ok := scenarios[scenario]; !ok && scenario != "all" {
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}
@@ -159,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&e.maxInFlight, "max-in-flight", 20000, "open loop: operations in flight beyond this are counted as overload and not sent")
 	fs.IntVar(&e.confs, "confs", 1000, "fanout: conferences (K)")
 	fs.IntVar(&e.watchers, "watchers", 10, "fanout: watchers per conference (W)")
-	fs.IntVar(&e.confsPerConn, "confs-per-conn", 100, "fanout: conferences one watcher connection watches")
+	fs.IntVar(&e.confsPerConn, "confs-per-conn", 1, "fanout: conferences one watcher connection watches (1: a browser watches its own conference)")
 	fs.Float64Var(&e.fanRate, "rate", 1000, "fanout: callbacks per second (spread round-robin over the conferences)")
 	fs.StringVar(&idleN, "n", "5000,19900", "idle: connection counts, one step each")
 	fs.DurationVar(&e.hold, "hold", 60*time.Second, "idle: how long the connections are held before measuring")

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -127,4 +130,51 @@ func (m *cpuMeter) extra() map[string]any {
 		}
 	}
 	return map[string]any{"cpu_cores_used": cores, "loadavg_1m_at_start": m.load}
+}
+
+// perOp returns, per process, the CPU milliseconds used since the start per
+// operation (n operations), and their sum over the confapplet processes
+// (the stack without the simulator and the load tool itself).
+func (m *cpuMeter) perOp(n int64) (per map[string]float64, stack float64) {
+	per = map[string]float64{}
+	if n <= 0 {
+		return per, 0
+	}
+	for name, pid := range m.pids {
+		v, err := cpuSeconds(pid)
+		if err != nil {
+			continue
+		}
+		ms := (v - m.start[name]) * 1000 / float64(n)
+		per[name] = math.Round(ms*1000) / 1000
+		if name != "bench" && name != "ytxsim" {
+			stack += ms
+		}
+	}
+	return per, math.Round(stack*1000) / 1000
+}
+
+// raiseFileLimit lifts the open-file soft limit to the hard limit: a fan-out
+// of 10,000 connections needs 10,000 descriptors in the tool and as many in
+// the edge, which inherits the limit.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// msList formats per-process milliseconds, sorted by name.
+func msList(per map[string]float64) string {
+	names := make([]string, 0, len(per))
+	for n := range per {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.3f", n, per[n])
+	}
+	return strings.Join(parts, ", ")
 }
