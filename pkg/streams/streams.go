@@ -5,6 +5,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"confapplet/pkg/contract"
@@ -48,8 +49,49 @@ func eventsStreamConfig(cfg EventsConfig) jetstream.StreamConfig {
 		// which svc-callback does once per callback to assign sequences.
 		AllowDirect: true,
 		Discard:     jetstream.DiscardOld,
+		// The stream leader republishes every event it stored, with its
+		// stream sequence (Nats-Sequence) and the previous one of the same
+		// conference (Nats-Last-Sequence): the edges fan these out as they
+		// come, without reading them back, and only what the stream
+		// accepted is republished (never a refused or de-duplicated
+		// publish).
+		RePublish: &jetstream.RePublish{Source: contract.EventsWildcard, Destination: LiveWildcard},
 	}
 }
+
+// LiveWildcard is where the events stream republishes what it stored:
+// "confapplet.stored.<confid>", outside the stream's own subjects.
+const LiveWildcard = "confapplet.stored.{{wildcard(1)}}"
+
+// livePrefix starts every LiveSubject.
+const livePrefix = "confapplet.stored."
+
+// LiveSubject is the subject on which the stored events of confID are
+// republished.
+func LiveSubject(confID string) string { return livePrefix + confID }
+
+// ConfIDFromLiveSubject is the conference of a LiveSubject, "" if subj is
+// not one.
+func ConfIDFromLiveSubject(subj string) string {
+	id, ok := strings.CutPrefix(subj, livePrefix)
+	if !ok || id == "" || strings.Contains(id, ".") {
+		return ""
+	}
+	return id
+}
+
+// Headers the stream sets on each republished event.
+const (
+	// HeaderStreamSeq is the event's stream sequence.
+	HeaderStreamSeq = "Nats-Sequence"
+	// HeaderPrevStreamSeq is the stream sequence of the conference's event
+	// before it (0 for its first): when it is not the last one a reader
+	// took, republished events were missed (a leader change, a reconnect)
+	// and the reader reads the stream from where it is.
+	HeaderPrevStreamSeq = "Nats-Last-Sequence"
+	// HeaderStoredAt is when the stream stored it (RFC 3339, UTC).
+	HeaderStoredAt = "Nats-Time-Stamp"
+)
 
 // EnsureEvents creates or updates the events stream.
 func EnsureEvents(ctx context.Context, js jetstream.JetStream, cfg EventsConfig) (jetstream.Stream, error) {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"confapplet/pkg/logging"
+	"confapplet/pkg/streams"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +34,12 @@ type confSub struct {
 	lastSeq  uint64   // event seq of the last event fanned out
 	want     uint64   // highest event seq a doorbell announced
 	index    []seqPos // recent events' stream positions, by seq (see position)
+	leader   bool     // read through the stream leader (after a leader change, or a lagging replica)
+
+	// fanMu orders fan-outs: the live path and a read of the stream each
+	// advance the cursor and broadcast under it, so watchers get events in
+	// cursor order.
+	fanMu sync.Mutex
 }
 
 // seqPos locates event seq at stream sequence sseq.
@@ -73,13 +81,13 @@ func (cs *confSub) position(seq uint64) uint64 {
 }
 
 // storeWait is how long the edge keeps looking in the stream for an event a
-// doorbell announced: core subscribers may see a publish before the stream
-// has stored it, and a publish the stream refused never appears.
+// doorbell announced: the replica that answers a direct get may not have
+// stored it yet.
 var storeWait = []time.Duration{time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond}
 
 // init sets the cursor to the last stored event, once. Every event stored
-// after it rings the doorbell (the subscription exists already, and NATS
+// after it is republished to us (the subscription exists already, and NATS
 // handles our SUB before our later stream read); older ones are the
 // watchers' replay.
 func (cs *confSub) init(ctx context.Context) {
@@ -110,8 +118,7 @@ func (cs *confSub) init(ctx context.Context) {
 }
 
 // announce handles a doorbell announcing event seq (0 if unreadable): a
-// seq already fanned out (a platform retry the stream de-duplicated) costs
-// nothing; anything else starts a fetch.
+// seq already fanned out costs nothing; anything else starts a fetch.
 func (cs *confSub) announce(seq uint64) {
 	cs.mu.Lock()
 	if seq != 0 && seq <= cs.lastSeq && cs.ready {
@@ -121,6 +128,16 @@ func (cs *confSub) announce(seq uint64) {
 	if seq > cs.want {
 		cs.want = seq
 	}
+	cs.mu.Unlock()
+	cs.ring()
+}
+
+// resync reads the stream from the cursor through the stream leader: after
+// a reconnect or a new stream leader, republished events may have been
+// lost on the way.
+func (cs *confSub) resync() {
+	cs.mu.Lock()
+	cs.leader = true
 	cs.mu.Unlock()
 	cs.ring()
 }
@@ -142,10 +159,58 @@ func (cs *confSub) ring() {
 	go cs.fetch()
 }
 
+// live fans out an event the stream republished after storing it. The
+// next one of the conference (its predecessor's stream sequence is the
+// cursor) goes straight to the watchers, without reading the stream;
+// anything else (republished events were missed: a leader change, a
+// reconnect; or the cursor is not placed yet, or a read is running) is a
+// doorbell for a read of the stream from the cursor.
+func (cs *confSub) live(m *nats.Msg) {
+	sseq, err1 := strconv.ParseUint(m.Header.Get(streams.HeaderStreamSeq), 10, 64)
+	prev, err2 := strconv.ParseUint(m.Header.Get(streams.HeaderPrevStreamSeq), 10, 64)
+	seq, msg, bad := encodeEvent(m.Data)
+	cs.fanMu.Lock()
+	defer cs.fanMu.Unlock()
+	cs.mu.Lock()
+	if err1 != nil || err2 != nil || !cs.ready || cs.fetching || prev != cs.cursor {
+		stale := cs.ready && err1 == nil && sseq <= cs.cursor
+		cs.mu.Unlock()
+		if !stale { // an event fanned out already costs nothing
+			cs.announce(seq)
+		}
+		return
+	}
+	cs.cursor = sseq
+	if bad == nil && seq > cs.lastSeq {
+		cs.lastSeq = seq
+	}
+	ws := cs.watchers
+	cs.mu.Unlock()
+	cs.h.metrics.eventsIn.Inc()
+	cs.h.metrics.observeLag(storedAt(m))
+	if bad != nil {
+		cs.h.log.Warn().Err(bad).Str(logging.ConfID, cs.confID).Uint64("stream_seq", sseq).Msg("events stream: bad event skipped")
+		return
+	}
+	cs.remember(seq, sseq)
+	cs.broadcast(ws, seq, msg, m.Header)
+}
+
+// storedAt is when the stream stored a republished event (its
+// Nats-Time-Stamp header), zero if the header is unreadable.
+func storedAt(m *nats.Msg) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, m.Header.Get(streams.HeaderStoredAt))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // fetch reads every event stored after the cursor and fans each out, until
 // nothing announced is left to read. When a doorbell announced an event
-// that is not stored yet, it looks again a few times (storeWait) before it
-// gives up; after a failed read it tries again a second later.
+// that is not read yet, it looks again a few times (storeWait), through
+// the stream leader after the first tries, before it gives up; after a
+// failed read it tries again a second later.
 func (cs *confSub) fetch() {
 	waits := 0
 	for {
@@ -161,26 +226,18 @@ func (cs *confSub) fetch() {
 	}
 }
 
-// drain reads and fans out, in order, the events stored after the cursor:
-// until the stream has no more, or, once the event announced last was read
-// by the fast path, until nothing more is announced. It returns the read
-// error that stopped it, nil otherwise.
+// drain reads and fans out, in order, the events stored after the cursor,
+// until the stream has no more. It returns the read error that stopped it,
+// nil otherwise.
 func (cs *confSub) drain() error {
 	h := cs.h
 	cs.mu.Lock()
-	cur := cs.cursor
+	cur, leader := cs.cursor, cs.leader
 	cs.mu.Unlock()
-	readAnnounced := false // the last event came from the fast path
 	for {
-		cs.mu.Lock()
-		expect, announced := cs.lastSeq+1, cs.want
-		cs.mu.Unlock()
-		if readAnnounced && announced < expect {
-			// Every event announced is fanned out; one announced later, or
-			// a doorbell without seq, rings again.
-			return nil
-		}
-		m, seq, msg, err := cs.read(cur, expect, announced == expect)
+		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+		m, err := h.nextVia(ctx, cs.confID, cur+1, leader)
+		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
 		}
@@ -189,17 +246,14 @@ func (cs *confSub) drain() error {
 			h.log.Warn().Err(err).Str(logging.ConfID, cs.confID).Msg("events stream: read")
 			return err
 		}
-		readAnnounced = msg != nil
 		cur = m.Sequence
 		h.metrics.eventsIn.Inc()
 		h.metrics.observeLag(m.Time)
-		var bad error
-		if !readAnnounced {
-			seq, msg, bad = encodeEvent(m.Data)
-		}
+		seq, msg, bad := encodeEvent(m.Data)
 		if bad == nil {
 			cs.remember(seq, cur)
 		}
+		cs.fanMu.Lock()
 		cs.mu.Lock()
 		cs.cursor = cur
 		if seq > cs.lastSeq {
@@ -208,27 +262,13 @@ func (cs *confSub) drain() error {
 		ws := cs.watchers
 		cs.mu.Unlock()
 		if bad != nil {
+			cs.fanMu.Unlock()
 			h.log.Warn().Err(bad).Str(logging.ConfID, cs.confID).Uint64("stream_seq", cur).Msg("events stream: bad event skipped")
 			continue
 		}
 		cs.broadcast(ws, seq, msg, m.Header)
+		cs.fanMu.Unlock()
 	}
-}
-
-// read returns the first event stored after stream sequence cur. When the
-// one event announced is the one expected, it tries the fast path first,
-// which also returns the event's seq and notification (msg is nil when the
-// event came the ordinary way and still needs decoding).
-func (cs *confSub) read(cur, expect uint64, announcedOne bool) (m *jetstream.RawStreamMsg, seq uint64, msg []byte, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cs.h.timeout)
-	defer cancel()
-	if announcedOne {
-		if m, seq, msg = cs.h.lastIfAnnounced(ctx, cs.confID, expect, cur); m != nil {
-			return m, seq, msg, nil
-		}
-	}
-	m, err = cs.h.next(ctx, cs.confID, cur+1)
-	return m, 0, nil, err
 }
 
 // settle decides, after a drain, whether to drain again (a doorbell rang
@@ -247,9 +287,15 @@ func (cs *confSub) settle(failed bool, waits *int) (again bool, pause time.Durat
 		if *waits < len(storeWait) {
 			pause = storeWait[*waits]
 			*waits++
+			// The event was stored (only stored events are republished),
+			// but a replica answering direct gets may lag: ask the leader.
+			cs.leader = cs.leader || *waits > 2
 			return true, pause
 		}
-		cs.want = cs.lastSeq // never stored: a refused publish
+		cs.want = cs.lastSeq // give up: the next event starts a repair
+	}
+	if !failed {
+		cs.leader = false
 	}
 	cs.fetching = false
 	return false, 0

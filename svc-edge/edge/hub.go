@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/streams"
 	"confapplet/pkg/tracing"
 
 	"github.com/nats-io/nats.go"
@@ -18,16 +19,16 @@ import (
 // The hub fans conference events out to the sessions that watch them.
 //
 // One core NATS subscription per conference per edge process, shared by all
-// its watchers and reference-counted (released with the last watcher). A
-// message on conf.<id>.events is only a doorbell: the events themselves are
-// read from the stream CONF_EVENTS (when the doorbell announces the one
-// event after the last fanned out: the subject's last message, checked to
-// be that event; else direct get, next message on the subject after a
-// per-conference cursor), because core subscribers also see
-// publishes that JetStream refused or de-duplicated (platform retries, lost
-// optimistic-sequence races), which carry a seq that is not the stored one.
-// Each stored event is decoded and encoded into its notification ONCE, and
-// the same bytes are queued to every watcher.
+// its watchers and reference-counted (released with the last watcher), on
+// the subject where the stream CONF_EVENTS republishes each event it stored
+// (streams.LiveSubject): only stored events, never a publish JetStream
+// refused or de-duplicated. An event whose predecessor in the stream is the
+// last one fanned out goes to the watchers as it comes; after a missed
+// one (a stream leader change, a reconnect) the events are read from the
+// stream from a per-conference cursor (direct get, next message on the
+// subject; through the leader when a replica may lag). Each stored event
+// is decoded and encoded into its notification ONCE, and the same bytes are
+// queued to every watcher.
 //
 // A watch is one (session, conference) pair. It remembers the last seq
 // delivered, so no seq is delivered twice or out of order. While a watch
@@ -53,37 +54,57 @@ type hub struct {
 	streamMu sync.Mutex
 	stream   jetstream.Stream
 
-	reads     atomic.Int64 // events read from the stream (tests)
-	fastReads atomic.Int64 // of which by lastIfAnnounced (tests)
+	leaderSub *nats.Subscription
+
+	reads atomic.Int64 // events read from the stream (tests)
 }
 
 func newHub(nc *nats.Conn, js jetstream.JetStream, log zerolog.Logger, m *metrics, replayTimeout time.Duration) *hub {
 	h := &hub{nc: nc, js: js, log: log, metrics: m, timeout: replayTimeout,
 		bells: make(chan *nats.Msg, 8192), done: make(chan struct{}), confs: map[string]*confSub{}}
+	// A new stream leader republishes from where it took over: events the
+	// old one stored but had not republished yet are read from the stream.
+	// Once at once, and once more a second later, when a leader that took
+	// over before it had applied everything has caught up.
+	sub, err := nc.Subscribe(leaderElectedSubject, func(*nats.Msg) {
+		h.resync()
+		time.AfterFunc(time.Second, h.resync)
+	})
+	if err != nil {
+		log.Warn().Err(err).Msg("subscribe to stream leader changes")
+	}
+	h.leaderSub = sub
 	go h.dispatch()
 	return h
 }
 
-// dispatch rings the conference of each doorbell: one goroutine per edge for
-// every conference subscription (they all share the channel).
+// leaderElectedSubject is JetStream's advisory of a new leader of the
+// events stream.
+const leaderElectedSubject = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + contract.EventsStream
+
+// dispatch hands each republished event to its conference: one goroutine
+// per edge for every conference subscription (they all share the channel).
 func (h *hub) dispatch() {
 	for {
 		select {
 		case <-h.done:
 			return
 		case m := <-h.bells:
-			id := contract.ConfIDFromEventsSubject(m.Subject)
+			id := streams.ConfIDFromLiveSubject(m.Subject)
 			h.mu.Lock()
 			cs := h.confs[id]
 			h.mu.Unlock()
 			if cs != nil {
-				cs.announce(doorbellSeq(m))
+				cs.live(m)
 			}
 		}
 	}
 }
 
 func (h *hub) close() {
+	if h.leaderSub != nil {
+		_ = h.leaderSub.Unsubscribe()
+	}
 	h.mu.Lock()
 	for id, cs := range h.confs {
 		_ = cs.sub.Unsubscribe()
@@ -103,7 +124,7 @@ func (h *hub) add(ctx context.Context, w *watch) error {
 	h.mu.Lock()
 	cs := h.confs[w.confID]
 	if cs == nil {
-		cs = &confSub{h: h, confID: w.confID, subj: contract.EventsSubject(w.confID)}
+		cs = &confSub{h: h, confID: w.confID, subj: streams.LiveSubject(w.confID)}
 		sub, err := h.nc.ChanSubscribe(cs.subj, h.bells)
 		if err != nil {
 			h.mu.Unlock()
@@ -151,7 +172,8 @@ func (h *hub) remove(w *watch) {
 	}
 }
 
-// resync rings every conference.
+// resync reads every conference's events stored after its cursor, through
+// the stream leader.
 func (h *hub) resync() {
 	h.mu.Lock()
 	all := make([]*confSub, 0, len(h.confs))
@@ -160,7 +182,7 @@ func (h *hub) resync() {
 	}
 	h.mu.Unlock()
 	for _, cs := range all {
-		cs.ring()
+		cs.resync()
 	}
 }
 

@@ -46,7 +46,7 @@ func Serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	p.Flush(cfg.Tracer.Shutdown)
 	var edge atomic.Pointer[Server]
 	nc, err := p.Connect(svc.NATS{URL: cfg.NATSURL, Name: "svc-edge", OnAsyncError: func(err error) {
-		// Doorbells may have been dropped: look in the stream.
+		// Republished events may have been dropped: look in the stream.
 		if s := edge.Load(); s != nil && errors.Is(err, nats.ErrSlowConsumer) {
 			s.Resync()
 		}

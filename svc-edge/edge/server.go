@@ -115,8 +115,8 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		}
 		srv.subs = append(srv.subs, sub)
 	}
-	// After a reconnect, events stored while the edge was away rang no
-	// doorbell here: look in the stream for every conference. NATS gone for
+	// After a reconnect, events stored while the edge was away were not
+	// republished to it: look in the stream for every conference. NATS gone for
 	// longer than NATSGrace: sessions are closed (4003) to move elsewhere.
 	prevRe, prevDis := nc.Opts.ReconnectedCB, nc.Opts.DisconnectedErrCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {
@@ -167,7 +167,7 @@ func (srv *Server) onNATSLost() {
 
 // Resync makes every conference subscription read the stream for events it
 // may have missed (New calls it on NATS reconnects; Serve also on a slow-
-// consumer error, when doorbells may have been dropped).
+// consumer error, when republished events may have been dropped).
 func (srv *Server) Resync() { srv.hub.resync() }
 
 // Handler serves the WebSocket endpoint, the page and the ops endpoints.

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/jsonrpc"
+	"confapplet/pkg/streams"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +26,11 @@ func (h *hub) events(ctx context.Context) (jetstream.Stream, error) {
 	s, err := h.js.Stream(ctx, contract.EventsStream)
 	if err != nil {
 		return nil, err
+	}
+	if rp := s.CachedInfo().Config.RePublish; rp == nil || rp.Destination != streams.LiveWildcard {
+		// Live events reach the edges only through the republish, which
+		// svc-callback sets when it creates or updates the stream.
+		h.log.Error().Str("stream", contract.EventsStream).Msg("events stream does not republish stored events: live events will not be delivered until svc-callback has updated it")
 	}
 	h.stream = s
 	return s, nil
@@ -154,51 +159,6 @@ func jsAPIPrefix(js jetstream.JetStream) string {
 		return strings.TrimSuffix(o.APIPrefix, ".") + "."
 	}
 	return jetstream.DefaultAPIPrefix
-}
-
-// headerEventSeq is the header svc-callback sets on every stored event: its
-// per-conference seq.
-const headerEventSeq = "Confapplet-Event-Seq"
-
-// lastIfAnnounced is the live fetch's fast path, for the common case of one new
-// event announced: the last event stored for confID (an indexed lookup,
-// where next scans the stream from a position), if it is event seq, stored
-// after stream sequence after, with its notification; else nil (the caller
-// reads with next).
-func (h *hub) lastIfAnnounced(ctx context.Context, confID string, seq, after uint64) (*jetstream.RawStreamMsg, uint64, []byte) {
-	st, err := h.events(ctx)
-	if err != nil {
-		return nil, 0, nil
-	}
-	m, err := st.GetLastMsgForSubject(ctx, contract.EventsSubject(confID))
-	if err != nil || m.Sequence <= after {
-		return nil, 0, nil
-	}
-	if v := m.Header.Get(headerEventSeq); v != "" && v != strconv.FormatUint(seq, 10) {
-		return nil, 0, nil
-	}
-	got, msg, err := encodeEvent(m.Data)
-	if err != nil || got != seq {
-		return nil, 0, nil
-	}
-	h.reads.Add(1)
-	h.fastReads.Add(1)
-	return m, got, msg
-}
-
-// doorbellSeq is the event seq a doorbell announces (0 if unreadable): the
-// header, else the event's seq field.
-func doorbellSeq(m *nats.Msg) uint64 {
-	if v := m.Header.Get(headerEventSeq); v != "" {
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			return n
-		}
-	}
-	var ev struct {
-		Seq uint64 `json:"seq"`
-	}
-	_ = json.Unmarshal(m.Data, &ev)
-	return ev.Seq
 }
 
 // encodeEvent decodes a stored event and encodes its notification.
