@@ -18,12 +18,36 @@ import (
 	"confapplet/pkg/contract"
 )
 
-// scenarioFanout posts "joined" callbacks to svc-callback at a fixed rate,
+// scenarioFanout runs one fan-out step per rate of -rate, each on a fresh
+// stack, and plots the latency percentiles of each.
+func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
+	var all []Result
+	var plotted []Result
+	for i, rate := range e.fanRates {
+		if i > 0 {
+			e.close()
+		}
+		e.fanRate = rate
+		rs, err := fanoutStep(ctx, e)
+		all = append(all, rs...)
+		if err != nil {
+			return all, err
+		}
+		plotted = append(plotted, rs[len(rs)-1])
+	}
+	if err := writePlot(e.plot, plotted); err != nil {
+		return all, err
+	}
+	fmt.Fprintf(e.stdout, "  plot: %s\n", e.plot)
+	return all, nil
+}
+
+// fanoutStep posts "joined" callbacks to svc-callback at a fixed rate,
 // round-robin over K conferences, each watched by W watcher connections,
 // and measures callback-to-browser latency (from the callback's scheduled
 // send time to the notification's arrival at each watcher), deliveries per
 // second, and drops (deliveries missing at the end, seq gaps, duplicates).
-func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
+func fanoutStep(ctx context.Context, e *env) ([]Result, error) {
 	st, err := startStack(ctx, e, stackOptions{})
 	if err != nil {
 		return nil, err
@@ -193,6 +217,7 @@ func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
 		"watchers_per_conf":     W,
 		"watcher_connections":   nconn,
 		"confs_per_connection":  perConn,
+		"callbacks_per_s":       e.fanRate,
 	} {
 		dres.Extra[k] = v
 	}

@@ -67,7 +67,9 @@ type env struct {
 	confs        int
 	watchers     int
 	confsPerConn int
-	fanRate      float64
+	fanRate      float64   // the step's rate (one of fanRates)
+	fanRates     []float64 // callbacks per second, one step each
+	plot         string    // fanout: SVG plot of the latency percentiles per rate
 
 	// idle
 	idleN    []int
@@ -142,8 +144,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench "+scenario, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		root, out, workdir, floorConc, rates, inviteRates, simLat, idleN string
-		keep                                                             bool
+		root, out, workdir, floorConc, rates, inviteRates, simLat, idleN, fanRates string
+		keep                                                                       bool
 	)
 	e := &env{stdout: stdout}
 	fs.DurationVar(&e.duration, "duration", 10*time.Second, "length of each measured step")
@@ -161,7 +163,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&e.confs, "confs", 1000, "fanout: conferences (K)")
 	fs.IntVar(&e.watchers, "watchers", 10, "fanout: watchers per conference (W)")
 	fs.IntVar(&e.confsPerConn, "confs-per-conn", 1, "fanout: conferences one watcher connection watches (1: a browser watches its own conference)")
-	fs.Float64Var(&e.fanRate, "rate", 1000, "fanout: callbacks per second (spread round-robin over the conferences)")
+	fs.StringVar(&fanRates, "rate", "1000", "fanout: callbacks per second (spread round-robin over the conferences); a list runs one step each, on a fresh stack")
+	fs.StringVar(&e.plot, "plot", "", "fanout: write an SVG plot of the callback→browser latency percentiles per rate here (default: beside -out)")
 	fs.StringVar(&idleN, "n", "5000,19900", "idle: connection counts, one step each")
 	fs.DurationVar(&e.hold, "hold", 60*time.Second, "idle: how long the connections are held before measuring")
 	fs.DurationVar(&e.pingIntv, "ping-interval", 10*time.Second, "idle: the edge's ping interval during the hold")
@@ -178,6 +181,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if e.inviteRates, err = floats(inviteRates); err != nil {
 		return fmt.Errorf("-invite-rates: %w", err)
 	}
+	if e.fanRates, err = floats(fanRates); err != nil || len(e.fanRates) == 0 {
+		return fmt.Errorf("-rate: %w", err)
+	}
 	if e.idleN, err = ints(idleN); err != nil {
 		return fmt.Errorf("-n: %w", err)
 	}
@@ -192,7 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		e.simLatency = append(e.simLatency, d)
 	}
-	if e.duration <= 0 || e.conns < 1 || e.confs < 1 || e.watchers < 1 || e.confsPerConn < 1 || e.fanRate <= 0 {
+	if e.duration <= 0 || e.conns < 1 || e.confs < 1 || e.watchers < 1 || e.confsPerConn < 1 {
 		return errors.New("-duration, -conns, -confs, -watchers, -confs-per-conn and -rate must be positive")
 	}
 	if root == "" {
@@ -214,6 +220,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	e.build = newBuilder(root, filepath.Join(workdir, "bin"))
 	if out == "" {
 		out = filepath.Join(root, "artifacts", "bench", scenario+".json")
+	}
+	if e.plot == "" {
+		e.plot = strings.TrimSuffix(out, ".json") + "-latency.svg"
 	}
 	fmt.Fprintf(stdout, "bench %s: %s, %d CPU, work dir %s\n", scenario, runtime.Version(), runtime.NumCPU(), workdir)
 
