@@ -102,6 +102,10 @@ func (s *store) commit(ctx context.Context, confID string, batch []*op) []error 
 			// After a conflict or a failed write, read from the leader: a
 			// lagging replica answering direct gets would only conflict again.
 			read = s.getFromLeader
+		} else if r, rev, ok := s.latest(confID); ok {
+			// The record as last written or read here (ownwrites.go): the
+			// revision check refuses the write if it is not current.
+			read = func(context.Context, string) (*record, uint64, error) { return r, rev, nil }
 		}
 		r, rev, err := read(ctx, confID)
 		if errors.Is(err, errNoRecord) && removing != nil {
@@ -231,8 +235,13 @@ func (s *store) writeUpdate(ctx context.Context, confID string, r *record, rev u
 		return false, err
 	}
 	actx, cancel := context.WithTimeout(ctx, kvAttempt)
+	s.sending(confID, b, r)
 	nrev, err := s.confs.Update(actx, confID, b, rev)
 	cancel()
+	if err == nil {
+		s.remember(confID, nrev, r)
+	}
+	s.sent(confID, b)
 	if conflict(err) {
 		s.onConflict()
 		return true, nil
@@ -243,7 +252,6 @@ func (s *store) writeUpdate(ctx context.Context, confID string, r *record, rev u
 	if err != nil {
 		return false, fmt.Errorf("kv update %s: %w", confID, err)
 	}
-	s.remember(confID, nrev, r)
 	s.view.wrote(confID, nrev)
 	return false, nil
 }

@@ -113,14 +113,8 @@ func newService(cfg Config, nc *nats.Conn, js jetstream.JetStream, p Platform, l
 	}
 	s.st.onConflict = s.met.conflicts.Inc
 	if cfg.ViewMaxRecords > 0 {
-		decode := func(key string, rev uint64, value []byte) (*record, error) {
-			if r := s.st.cached(key, rev); r != nil {
-				return r, nil // written by this instance: already decoded
-			}
-			return decodeRecord(value)
-		}
 		if s.st.view, err = startView(ctx, nc, s.st.confs, cfg.ViewMaxRecords, log.With().Str("part", "view").Logger(),
-			decode, s.st.forgetBefore, s.met.viewReads.WithLabelValues("hit"), s.met.viewReads.WithLabelValues("kv")); err != nil {
+			s.st.decodeSeen, s.st.forgetBefore, s.met.viewReads.WithLabelValues("hit"), s.met.viewReads.WithLabelValues("kv")); err != nil {
 			return nil, fmt.Errorf("conferences view: %w", err)
 		}
 		s.met.watchView(s.st.view)

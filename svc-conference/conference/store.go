@@ -47,6 +47,7 @@ type store struct {
 	writers    sync.WaitGroup
 	cmu        sync.Mutex
 	cache      map[string]cachedRecord
+	inflight   map[string]inflightWrite // ownwrites.go
 
 	// ownersStream is the owners bucket's stream: ListOwned reads the
 	// subjects of "$KV.<bucket>.<clientid>.*" from one stream-info request
@@ -88,7 +89,8 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 		}
 		return kv, nil
 	}
-	s := &store{nc: js.Conn(), onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{}}
+	s := &store{nc: js.Conn(), onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{},
+		inflight: map[string]inflightWrite{}}
 	var err error
 	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", cfg.StateMaxAge, 1); err != nil {
 		return nil, err
