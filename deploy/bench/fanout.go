@@ -162,6 +162,10 @@ func fanoutStep(ctx context.Context, e *env) ([]Result, error) {
 	name := fmt.Sprintf("callback POST @%g/s", e.fanRate)
 	stop := progress(ctx, e.stdout, "deliveries", deliver)
 	cpu := newCPUMeter(st.pids)
+	profiles := func() error { return nil }
+	if e.profileDir != "" {
+		profiles = takeProfiles(ctx, e.profileDir, fmt.Sprintf("%g", e.fanRate), e.duration/2)
+	}
 	start := time.Now()
 	el := openLoop(ctx, e.fanRate, e.duration, e.maxInFlight, post, func(ctx context.Context, i int64) error {
 		due[i].Store(start.Add(time.Duration(float64(i) / e.fanRate * float64(time.Second))).UnixNano())
@@ -187,6 +191,9 @@ func fanoutStep(ctx context.Context, e *env) ([]Result, error) {
 	}
 	deliveryWindow := time.Since(start)
 	stop()
+	if err := profiles(); err != nil {
+		fmt.Fprintf(e.stdout, "  profiles: %v\n", err)
+	}
 
 	pres := post.result("fanout", name, "open-loop", e.fanRate, 0, el)
 	e.report(pres)

@@ -70,6 +70,7 @@ type env struct {
 	fanRate      float64   // the step's rate (one of fanRates)
 	fanRates     []float64 // callbacks per second, one step each
 	plot         string    // fanout: SVG plot of the latency percentiles per rate
+	profileDir   string    // fanout: CPU profiles of the services, "" = none
 
 	// idle
 	idleN    []int
@@ -165,6 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&e.confsPerConn, "confs-per-conn", 1, "fanout: conferences one watcher connection watches (1: a browser watches its own conference)")
 	fs.StringVar(&fanRates, "rate", "1000", "fanout: callbacks per second (spread round-robin over the conferences); a list runs one step each, on a fresh stack")
 	fs.StringVar(&e.plot, "plot", "", "fanout: write an SVG plot of the callback→browser latency percentiles per rate here (default: beside -out)")
+	fs.StringVar(&e.profileDir, "profile", "", "fanout: write CPU profiles of svc-edge, svc-conference and svc-callback, taken over the first half of each step, into this directory")
 	fs.StringVar(&idleN, "n", "5000,19900", "idle: connection counts, one step each")
 	fs.DurationVar(&e.hold, "hold", 60*time.Second, "idle: how long the connections are held before measuring")
 	fs.DurationVar(&e.pingIntv, "ping-interval", 10*time.Second, "idle: the edge's ping interval during the hold")

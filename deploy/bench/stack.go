@@ -45,28 +45,37 @@ func startStack(ctx context.Context, e *env, so stackOptions) (*stack, error) {
 	for k, v := range so.edgeEnv {
 		edge[k] = v
 	}
+	conference := map[string]string{
+		// A load test is not a person: lift the toll-fraud limits.
+		"CONF_INVITE_RATE":             "0",
+		"CONF_GLOBAL_INVITE_RATE":      "0",
+		"CONF_MAX_CONFS_PER_CLIENT":    "0",
+		"CONF_CALLS_PER_MINUTE":        "0",
+		"CONF_CONFS_PER_MINUTE":        "0",
+		"CONF_MAX_LIVE_CALLS":          "0",
+		"CONF_SOURCE_CALLS_PER_MINUTE": "0",
+		"CONF_SOURCE_CONFS_PER_MINUTE": "0",
+		"CONF_DEFAULT_MAX_MEMBER":      "100",
+		"CONF_MAX_MEMBER_LIMIT":        "100",
+		"CONF_CONCURRENCY":             "256",
+	}
+	callback := map[string]string{}
+	if e.profileDir != "" {
+		for _, svc := range profiled {
+			env := map[string]map[string]string{"svc-edge": edge, "svc-conference": conference, "svc-callback": callback}[svc.name]
+			env[svc.env] = svc.addr
+		}
+	}
 	ts, err := teststack.Start(ctx, teststack.Options{
 		Dir:           e.dir,
 		Build:         e.build,
 		LogLevel:      "warn",
 		Secret:        benchSecret,
 		OperatorToken: benchOperator,
-		Conference: map[string]string{
-			// A load test is not a person: lift the toll-fraud limits.
-			"CONF_INVITE_RATE":             "0",
-			"CONF_GLOBAL_INVITE_RATE":      "0",
-			"CONF_MAX_CONFS_PER_CLIENT":    "0",
-			"CONF_CALLS_PER_MINUTE":        "0",
-			"CONF_CONFS_PER_MINUTE":        "0",
-			"CONF_MAX_LIVE_CALLS":          "0",
-			"CONF_SOURCE_CALLS_PER_MINUTE": "0",
-			"CONF_SOURCE_CONFS_PER_MINUTE": "0",
-			"CONF_DEFAULT_MAX_MEMBER":      "100",
-			"CONF_MAX_MEMBER_LIMIT":        "100",
-			"CONF_CONCURRENCY":             "256",
-		},
-		Edge: edge,
-		Sim:  map[string]string{"SIM_AUTO_DELETE_AFTER": "24h"},
+		Conference:    conference,
+		Callback:      callback,
+		Edge:          edge,
+		Sim:           map[string]string{"SIM_AUTO_DELETE_AFTER": "24h"},
 	})
 	if err != nil {
 		return nil, err
