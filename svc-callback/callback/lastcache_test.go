@@ -5,57 +5,9 @@ import (
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-func TestLastCacheLRUAndTTL(t *testing.T) {
-	c := newLastCache(2, time.Minute)
-	now := time.Unix(1000, 0)
-	c.now = func() time.Time { return now }
-	c.put("a", lastEvent{seq: 1, streamSeq: 10, key: "ka"})
-	c.put("b", lastEvent{seq: 1, streamSeq: 11, key: "kb"})
-	if _, ok := c.get("a"); !ok { // a is now the most recently used
-		t.Fatal("a missing")
-	}
-	c.put("c", lastEvent{seq: 1, streamSeq: 12, key: "kc"}) // evicts b
-	if _, ok := c.get("b"); ok {
-		t.Error("b not evicted")
-	}
-	if got, ok := c.get("a"); !ok || got.streamSeq != 10 || got.key != "ka" {
-		t.Errorf("a = %+v %v", got, ok)
-	}
-	if c.len() != 2 {
-		t.Errorf("len %d", c.len())
-	}
-	c.put("a", lastEvent{seq: 2, streamSeq: 13, key: "ka2"}) // update in place
-	if got, _ := c.get("a"); got.seq != 2 || c.len() != 2 {
-		t.Errorf("a after update = %+v, len %d", got, c.len())
-	}
-	now = now.Add(time.Minute)
-	if _, ok := c.get("a"); ok {
-		t.Error("a outlived its TTL")
-	}
-	if c.len() != 1 {
-		t.Errorf("expired entry kept: len %d", c.len())
-	}
-	c.drop("c")
-	if _, ok := c.get("c"); ok || c.len() != 0 {
-		t.Error("drop")
-	}
-	c.put("d", lastEvent{})
-	c.clear()
-	if c.len() != 0 {
-		t.Error("clear")
-	}
-
-	var off *lastCache // disabled
-	off.put("x", lastEvent{seq: 1})
-	if _, ok := off.get("x"); ok || newLastCache(-1, 0) != nil {
-		t.Error("disabled cache remembers")
-	}
-}
 
 func reads(in *instance) float64     { return testutil.ToFloat64(in.srv.metrics.reads) }
 func conflicts(in *instance) float64 { return testutil.ToFloat64(in.srv.metrics.conflicts) }
@@ -196,8 +148,8 @@ func TestCacheEviction(t *testing.T) {
 	if n := reads(in); n != 6 {
 		t.Errorf("reads %v, want 6 (every callback a miss)", n)
 	}
-	if in.srv.pub.cache.len() != 1 {
-		t.Errorf("cache holds %d conferences, bound 1", in.srv.pub.cache.len())
+	if in.srv.pub.CacheLen() != 1 {
+		t.Errorf("cache holds %d conferences, bound 1", in.srv.pub.CacheLen())
 	}
 	for _, conf := range []string{"8501", "8502"} {
 		got := e.events(conf)
@@ -206,7 +158,7 @@ func TestCacheEviction(t *testing.T) {
 		}
 	}
 	off := e.start(func(c *Config) { c.SeqCacheSize = -1 })
-	if off.srv.pub.cache != nil {
+	if off.srv.pub.CacheLen() >= 0 {
 		t.Error("-seq-cache-size -1 did not disable the cache")
 	}
 }

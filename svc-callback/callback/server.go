@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/eventlog"
 	"confapplet/pkg/logging"
 	"confapplet/pkg/streams"
 	"confapplet/pkg/svc"
@@ -83,18 +84,17 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		metrics: newMetrics(),
 		now:     time.Now,
 	}
-	s.pub = &publisher{
-		nc: nc,
-		js: js,
-		cfg: streams.EventsConfig{
+	s.pub = &publisher{eventlog.New(nc, js, eventlog.Config{
+		Stream: streams.EventsConfig{
 			Replicas:   cfg.EventsReplicas,
 			MaxAge:     cfg.EventsMaxAge,
 			Duplicates: cfg.EventsDuplicateWindow,
 		},
-		conflicts: s.metrics.conflicts.Inc,
-		reads:     s.metrics.reads.Inc,
-		cache:     newLastCache(cfg.SeqCacheSize, cfg.SeqCacheTTL),
-	}
+		CacheSize:  cfg.SeqCacheSize,
+		CacheTTL:   cfg.SeqCacheTTL,
+		OnConflict: s.metrics.conflicts.Inc,
+		OnRead:     s.metrics.reads.Inc,
+	})}
 	s.raw = &rawStore{js: js, cfg: RawConfig{
 		Replicas:   cfg.EventsReplicas,
 		MaxAge:     cfg.RawMaxAge,

@@ -472,7 +472,7 @@ func TestSequenceConflictIsRetried(t *testing.T) {
 	a, b := e.start(nil), e.start(nil)
 	bBody := xmlBody("Request", "confid", "7001", "callid", callB, "jointime", "20261128103001")
 	interleaved := false
-	a.srv.pub.beforePublish = func(ev *contract.Event) {
+	a.srv.pub.BeforePublish = func(ev *contract.Event) {
 		if interleaved {
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/eventlog"
 	"confapplet/pkg/testkit"
 
 	"github.com/nats-io/nats.go"
@@ -273,7 +274,7 @@ func TestLiveEventsNotReadBack(t *testing.T) {
 		b, _ := json.Marshal(ev)
 		m := nats.NewMsg(contract.EventsSubject("5555"))
 		m.Data = b
-		m.Header.Set("Confapplet-Event-Seq", header)
+		m.Header.Set(eventlog.HeaderSeq, header)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := e.js.PublishMsg(ctx, m); err != nil {

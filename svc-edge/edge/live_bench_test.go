@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/eventlog"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -49,7 +50,7 @@ func BenchmarkLiveEvent(b *testing.B) {
 		ev.Seq = seq
 		m := nats.NewMsg(contract.EventsSubject("1234"))
 		m.Data, _ = json.Marshal(ev)
-		m.Header.Set("Confapplet-Event-Seq", strconv.FormatUint(seq, 10))
+		m.Header.Set(eventlog.HeaderSeq, strconv.FormatUint(seq, 10))
 		if _, err := e.js.PublishMsg(ctx, m); err != nil {
 			b.Fatal(err)
 		}

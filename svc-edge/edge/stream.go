@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"confapplet/pkg/contract"
+	"confapplet/pkg/eventlog"
 	"confapplet/pkg/jsonrpc"
 	"confapplet/pkg/streams"
 
@@ -64,11 +65,8 @@ func (h *hub) lastStoredVia(ctx context.Context, confID string, leader bool) (st
 	if err != nil {
 		return 0, 0, err
 	}
-	var ev struct {
-		Seq uint64 `json:"seq"`
-	}
-	_ = json.Unmarshal(m.Data, &ev)
-	return m.Sequence, ev.Seq, nil
+	seq, _ = eventlog.StoredSeq(m)
+	return m.Sequence, seq, nil
 }
 
 // lastSeq is the last event seq stored for confID.

@@ -1,4 +1,4 @@
-package callback
+package eventlog
 
 import (
 	"container/list"
