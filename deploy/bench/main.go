@@ -135,9 +135,13 @@ var scenarios = map[string]func(context.Context, *env) ([]Result, error){
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintln(stderr, "usage: bench floor|rpc|fanout|idle|all [flags]   (bench <scenario> -h for flags)")
+		fmt.Fprintln(stderr, "       bench plot OUT.svg RESULTS.json…   (the fan-out latency plot of earlier runs)")
 		return errors.New("no scenario")
 	}
 	scenario := args[0]
+	if scenario == "plot" {
+		return replot(args[1:], stdout)
+	}
 	raiseFileLimit()
 	if _, ok := scenarios[scenario]; !ok && scenario != "all" {
 		return fmt.Errorf("unknown scenario %q", scenario)

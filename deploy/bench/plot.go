@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // writePlot draws the callback→browser latency percentiles of each
@@ -17,8 +21,8 @@ func writePlot(path string, rs []Result) error {
 		return nil
 	}
 	const (
-		w, h                     = 720, 420
-		left, right, top, bottom = 70, 230, 50, 50
+		w, h                     = 820, 440
+		left, right, top, bottom = 70, 290, 50, 70
 	)
 	labels := []string{"p50", "p90", "p99", "p99.9", "max"}
 	values := func(r Result) []float64 {
@@ -77,17 +81,59 @@ func writePlot(path string, rs []Result) error {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s %.2f ms</title></circle>`+"\n", x(i), y(v), c, labels[i], v)
 		}
 		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", bytes.TrimSpace(pts.Bytes()), c)
-		ly := top + 10 + 48*k
+		ly := top + 10 + 66*k
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/>`+"\n", w-right+20, ly, c)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", w-right+40, ly+6, html.EscapeString(fmt.Sprintf("%v callbacks/s", r.Extra["callbacks_per_s"])))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", w-right+40, ly+22, html.EscapeString(fmt.Sprintf(
-			"p99 %.2f ms, %v ms CPU/callback", r.Latency.P99/1000, r.Extra["stack_cpu_ms_per_callback"])))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", w-right+40, ly+36, html.EscapeString(fmt.Sprintf(
-			"drops %v, load avg %v", r.Extra["drops"], r.Extra["loadavg_1m_at_start"])))
+		lines := []string{
+			fmt.Sprintf("%v callbacks/s", r.Extra["callbacks_per_s"]),
+			fmt.Sprintf("p50 %.3g ms, p99 %.3g ms", r.Latency.P50/1000, r.Latency.P99/1000),
+			fmt.Sprintf("stack CPU %v ms per callback", r.Extra["stack_cpu_ms_per_callback"]),
+			fmt.Sprintf("drops %v, load average %v", r.Extra["drops"], r.Extra["loadavg_1m_at_start"]),
+		}
+		for i, l := range lines {
+			fill := "#555"
+			if i == 0 {
+				fill = "#000"
+			}
+			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s</text>`+"\n", w-right+40, ly+6+14*i, fill, html.EscapeString(l))
+		}
 	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", left, h-14, html.EscapeString(
+		"latency from each callback's scheduled send time to its arrival at each watcher; go run ./deploy/bench fanout -rate R,R…"))
 	b.WriteString("</svg>\n")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// replot writes the fan-out latency plot (args[0], an SVG) of the fan-out
+// steps found in the results files args[1:], in their order.
+func replot(args []string, stdout io.Writer) error {
+	if len(args) < 2 {
+		return errors.New("usage: bench plot OUT.svg RESULTS.json…")
+	}
+	var rs []Result
+	for _, path := range args[1:] {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var f File
+		if err := json.Unmarshal(b, &f); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		for _, r := range f.Results {
+			if r.Scenario == "fanout" && strings.HasPrefix(r.Name, "callback→browser") {
+				rs = append(rs, r)
+			}
+		}
+	}
+	if len(rs) == 0 {
+		return errors.New("no fan-out step in the results")
+	}
+	if err := writePlot(args[0], rs); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "plot: %s (%d steps)\n", args[0], len(rs))
+	return nil
 }
