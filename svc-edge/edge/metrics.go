@@ -45,7 +45,7 @@ func newMetrics() *metrics {
 		watches:  prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "watches", Help: "(session, conference) watches."}),
 		eventsIn: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_received_total", Help: "Stored events read for live fan-out."}),
 		eventLag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "event_lag_seconds",
-			Help:    "Time from an event's storing in the events stream (svc-callback's publish of a platform callback) to this edge reading it for live fan-out.",
+			Help:    "Time from an event's storing in the events stream (svc-callback's publish of a platform callback) to this edge receiving it (republished by the stream, or read from it) for live fan-out.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		eventsOut:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_delivered_total", Help: "Event notifications queued to sessions (live and replayed)."}),
 		eventsLost:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_lost_notices_total", Help: "OnConfEventsLost notifications sent."}),
