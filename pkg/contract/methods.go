@@ -208,7 +208,15 @@ type CallRequest struct {
 //   QueryConfState  → ConfState
 //   GetConf         → Conference
 //   ListOwned       → []string              (confids)
+//   AuthorizeWatch  → null, or WatchAuthorization for a conference that has ended
 //   everything else → null
+
+// WatchAuthorization is AuthorizeWatch's result for a conference that has
+// ended (a live one answers null): the edge replays its stored events and
+// then ends the watch, as nothing more will come.
+type WatchAuthorization struct {
+	Ended bool `json:"ended,omitempty"`
+}
 
 // WatchConfResult is WatchConf's result and OnConfWatch's params: the
 // conference and the last seq stored for it when the watch started.

@@ -10,6 +10,8 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/testkit"
+
+	"github.com/nats-io/nats.go"
 )
 
 // A conference the platform deletes leaves its record, as it ended, in
@@ -79,5 +81,50 @@ func TestFinishedConferenceRecords(t *testing.T) {
 	out.Reset()
 	if err := runRecords(context.Background(), []string{"-until", "2026-11-28T03:00:00Z"}, getenv, &out, &warn); err != nil || out.Len() != 0 {
 		t.Errorf("-until before the end: %v\n%s", err, out.String())
+	}
+}
+
+// AuthorizeWatch of a conference that has ended answers {"ended":true} to
+// whoever could watch it live (the owner, a watch grant, an operator), so
+// the edge replays what its client missed, and conf_not_found to anyone
+// else, as for a confid never used. When the platform reuses the confid,
+// the newest conference under it decides.
+func TestAuthorizeWatchEnded(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	svc := e.start(func(c *Config) { c.OperatorToken = "s3cret-operator" })
+	confID := e.create("alice", 3)
+	e.publishEvent(contract.Event{Kind: contract.KindDeleted, ConfID: confID, Time: "20261128120200"})
+	testkit.Eventually(t, "record removed", 10*time.Second, func() bool {
+		_, cerr := e.call(contract.MethodGetConf, hdr("alice"), contract.ConfRequest{ConfID: confID})
+		return cerr != nil && cerr.Code == contract.CodeConfNotFound
+	})
+	req := contract.ConfRequest{ConfID: confID}
+	for name, h := range map[string]nats.Header{
+		"owner":    hdr("alice"),
+		"grant":    hdr("viewer", contract.HeaderWatch, "1234,"+confID),
+		"operator": hdr("console", contract.HeaderOperator, "s3cret-operator"),
+	} {
+		res, cerr := e.call(contract.MethodAuthorizeWatch, h, req)
+		if cerr != nil || string(res) != `{"ended":true}` {
+			t.Errorf("%s: %s, %v; want {\"ended\":true}", name, res, cerr)
+		}
+	}
+	for _, h := range []nats.Header{hdr("mallory"), hdr("mallory", contract.HeaderWatch, "1234"),
+		hdr("mallory", contract.HeaderOperator, "guess")} {
+		e.fails(contract.CodeConfNotFound, contract.MethodAuthorizeWatch, h, req)
+	}
+	e.fails(contract.CodeConfNotFound, contract.MethodAuthorizeWatch, hdr("alice"), contract.ConfRequest{ConfID: "99999999"})
+	// The other methods still answer conf_not_found to the owner.
+	e.fails(contract.CodeConfNotFound, contract.MethodGetConf, hdr("alice"), req)
+
+	// The same confid, archived again for bob (a reused confid): alice's
+	// ended conference is no longer the one its events end with.
+	reused := &record{V: 1, ConfID: confID, Owner: "bob", Created: time.Now().Add(time.Minute), Members: map[string]*member{}}
+	if err := svc.st.archive(context.Background(), reused); err != nil {
+		t.Fatal(err)
+	}
+	e.fails(contract.CodeConfNotFound, contract.MethodAuthorizeWatch, hdr("alice"), req)
+	if res, cerr := e.call(contract.MethodAuthorizeWatch, hdr("bob"), req); cerr != nil || string(res) != `{"ended":true}` {
+		t.Errorf("bob: %s, %v", res, cerr)
 	}
 }

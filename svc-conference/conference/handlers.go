@@ -456,6 +456,9 @@ func (s *Service) authorizeWatch(c *call) (any, *contract.Error) {
 		return nil, e
 	}
 	_, e := s.readOwned(c, req.ConfID)
+	if e != nil && e.Code == contract.CodeConfNotFound {
+		return s.authorizeEnded(c, req.ConfID, e)
+	}
 	if e != nil {
 		return nil, e
 	}

@@ -178,9 +178,17 @@ func (s *store) readLeaderEntry(ctx context.Context, confID string) (jetstream.K
 	if s.nc == nil {
 		return s.confs.Get(ctx, confID)
 	}
-	subj := "$KV." + contract.ConfBucket + "." + confID
+	return s.leaderLast(ctx, contract.ConfBucket, confID)
+}
+
+// leaderLast reads, through the leader of bucket's stream, the last
+// message whose key matches key (a wildcard such as "<confid>.*" matches
+// several keys: the newest stored wins). A deleted or purged key is
+// jetstream.ErrKeyNotFound.
+func (s *store) leaderLast(ctx context.Context, bucket, key string) (jetstream.KeyValueEntry, error) {
+	subj := "$KV." + bucket + "." + key
 	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
-	m, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+contract.ConfBucket, req)
+	m, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +201,7 @@ func (s *store) readLeaderEntry(ctx context.Context, confID string) (jetstream.K
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return nil, fmt.Errorf("stream msg get %s: %w", confID, err)
+		return nil, fmt.Errorf("stream msg get %s: %w", subj, err)
 	}
 	if resp.Error != nil {
 		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
@@ -202,17 +210,18 @@ func (s *store) readLeaderEntry(ctx context.Context, confID string) (jetstream.K
 		return nil, resp.Error
 	}
 	if resp.Message == nil {
-		return nil, fmt.Errorf("stream msg get %s: empty answer", confID)
+		return nil, fmt.Errorf("stream msg get %s: empty answer", subj)
 	}
 	if len(resp.Message.Hdrs) > 0 {
 		h, err := nats.DecodeHeadersMsg(resp.Message.Hdrs)
 		if err == nil {
-			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			// A key's delete or purge, or the marker of one that expired.
+			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != "" {
 				return nil, jetstream.ErrKeyNotFound
 			}
 		}
 	}
-	return leaderEntry{key: confID, rev: resp.Message.Seq, value: resp.Message.Data}, nil
+	return leaderEntry{key: key, rev: resp.Message.Seq, value: resp.Message.Data}, nil
 }
 
 // leaderEntry is the part of jetstream.KeyValueEntry decode uses.
