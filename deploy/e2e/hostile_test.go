@@ -467,3 +467,41 @@ func httptestServer(t *testing.T, srv *edge.Server) string {
 	})
 	return hs.URL
 }
+
+// Ended conferences: the events of a conference that has ended stay in the
+// stream for its owner to resume, but resuming or watching one with a
+// made-up seq replays nothing to anyone else, and says no more than for a
+// confid never used.
+func TestHostileResumeEndedConference(t *testing.T) {
+	st := newStack(t)
+	confID, _ := endWhileAway(t, st)
+
+	mallory := st.dial(1, "mallory", client.WithResume(map[string]uint64{confID: 1, "87654321": 1}))
+	mallory.quiet(500 * time.Millisecond)
+	for _, since := range []uint64{0, 5} {
+		if _, err := mallory.c.WatchConf(mallory.ctx(), confID, since); rpcCode(err) != 1001 {
+			t.Fatalf("mallory WatchConf(%s, %d) of alice's ended conference: %v, want 1001", confID, since, err)
+		}
+	}
+	if s := mallory.c.Stats(); s.Notifications != 0 {
+		t.Fatalf("mallory got %d notifications", s.Notifications)
+	}
+	// A token that grants watching another conference grants nothing here;
+	// nor does a resume from seq 0 (which the Go client never sends).
+	grant := token.New("mallory2", time.Now(), time.Hour)
+	grant.Watch = []string{"87654321"}
+	q := "token=" + url.QueryEscape(mustSign(t, grant)) + "&resume=" + confID + ":0"
+	c, status, err := rawDial(st.edges[0], "mallory2", q, nil)
+	if err != nil {
+		t.Fatalf("mallory2: HTTP %d: %v", status, err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, msg, err := c.ReadMessage(); err == nil {
+		t.Fatalf("mallory2 resuming alice's ended conference got %s", msg)
+	}
+	// Alice herself still can.
+	alice := st.dial(0, "alice", client.WithResume(map[string]uint64{confID: 1}))
+	ij := contract.NotifyInviteJoin
+	dense(t, "alice", confID, alice.expect(ij, ij, ij, ij, contract.NotifyQuit, contract.NotifyQuit, contract.NotifyDel), 2)
+}

@@ -58,7 +58,8 @@ type stack struct {
 	cbURL  string // http://127.0.0.1:port (the platform's view: /yt/<secret>/<kind> below it)
 	cbHook atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 
-	edges []string // http://127.0.0.1:port of each edge
+	edges    []string       // http://127.0.0.1:port of each edge
+	edgeSrvs []*edge.Server // the edges themselves (their ops handler)
 
 	mu    sync.Mutex
 	conns map[string]*nats.Conn // every service's NATS connection, by name
@@ -181,6 +182,7 @@ func newStack(t *testing.T, opts ...func(*stack)) *stack {
 			hs.Close()
 		})
 		st.edges = append(st.edges, hs.URL)
+		st.edgeSrvs = append(st.edgeSrvs, ed)
 	}
 	return st
 }
@@ -213,9 +215,9 @@ func (st *stack) waitReconnected() {
 	}
 }
 
-// withEventsStream hands fn the events stream, on a short-lived
-// connection of its own, for a test to read what is stored.
-func (st *stack) withEventsStream(fn func(ctx context.Context, s jetstream.Stream)) {
+// withJS hands fn JetStream on a short-lived connection of its own, for a
+// test to read what is stored.
+func (st *stack) withJS(fn func(ctx context.Context, js jetstream.JetStream)) {
 	st.t.Helper()
 	nc, err := nats.Connect(st.nats.ClientURL())
 	if err != nil {
@@ -225,11 +227,19 @@ func (st *stack) withEventsStream(fn func(ctx context.Context, s jetstream.Strea
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, contract.EventsStream)
-	if err != nil {
-		st.t.Fatal(err)
-	}
-	fn(ctx, s)
+	fn(ctx, js)
+}
+
+// withEventsStream hands fn the events stream (withJS).
+func (st *stack) withEventsStream(fn func(ctx context.Context, s jetstream.Stream)) {
+	st.t.Helper()
+	st.withJS(func(ctx context.Context, js jetstream.JetStream) {
+		s, err := js.Stream(ctx, contract.EventsStream)
+		if err != nil {
+			st.t.Fatal(err)
+		}
+		fn(ctx, s)
+	})
 }
 
 // lastSeq is the seq of confID's last stored event, 0 for none.

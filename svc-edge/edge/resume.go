@@ -14,7 +14,8 @@ import (
 
 // startSession runs first in a session's queue: it watches every live
 // conference the client owns (conference.ListOwned), each from its resume
-// seq, and the other conferences named in resume if the service allows.
+// seq, and the other conferences named in resume if the service allows;
+// one of those that has ended is replayed up to its end (watchEnded).
 func (srv *Server) startSession(s *session, resume map[string]uint64) {
 	reqID := s.connID + "-0"
 	res, rerr := srv.request(context.Background(), s, contract.MethodListOwned, []byte("{}"), reqID)
@@ -35,11 +36,15 @@ func (srv *Server) startSession(s *session, resume map[string]uint64) {
 		if seen[id] {
 			continue
 		}
-		if _, rerr := srv.request(context.Background(), s, contract.MethodAuthorizeWatch, []byte(`{"confid":"`+id+`"}`), reqID); rerr != nil {
+		res, rerr := srv.request(context.Background(), s, contract.MethodAuthorizeWatch, []byte(`{"confid":"`+id+`"}`), reqID)
+		switch {
+		case rerr != nil:
 			s.logInfo().Str(logging.ConfID, id).Int("code", rerr.Code).Msg("resume: not watching")
-			continue
+		case endedWatch(res):
+			s.watchEnded(id, since, true)
+		default:
+			s.watch(id, since, true)
 		}
-		s.watch(id, since, true)
 	}
 }
 

@@ -153,7 +153,8 @@ func (srv *Server) watchConf(ctx context.Context, s *session, c jsonrpc.Call, re
 	confID := c.Args.String("confid")
 	since, _ := c.Args.Uint("since")
 	body := []byte(`{"confid":"` + confID + `"}`)
-	if _, rerr := srv.request(ctx, s, contract.MethodAuthorizeWatch, body, reqID); rerr != nil {
+	res, rerr := srv.request(ctx, s, contract.MethodAuthorizeWatch, body, reqID)
+	if rerr != nil {
 		return nil, rerr, nil
 	}
 	last, err := srv.hub.lastSeq(s.context(), confID)
@@ -161,5 +162,8 @@ func (srv *Server) watchConf(ctx context.Context, s *session, c jsonrpc.Call, re
 		return nil, jsonrpc.CodeError(contract.CodeUnavailable, "events stream unavailable"), nil
 	}
 	b, _ := json.Marshal(contract.WatchConfResult{ConfID: confID, Seq: last})
+	if endedWatch(res) {
+		return b, nil, func() { s.watchEnded(confID, since, false) }
+	}
 	return b, nil, func() { s.watch(confID, since, false) }
 }

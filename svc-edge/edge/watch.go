@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -212,14 +213,15 @@ func (h *hub) replayStored(ctx context.Context, w *watch, from, end uint64, lead
 }
 
 // watch starts watching confID from since (the last seq the client has),
-// once per session and conference. notify sends OnConfWatch first (automatic
-// watches; WatchConf answers with its result instead). It runs in the
-// session's worker, so it is ordered with the session's requests.
-func (s *session) watch(confID string, since uint64, notify bool) {
+// once per session and conference, and reports whether it did and its
+// replay went through. notify sends OnConfWatch first (automatic watches;
+// WatchConf answers with its result instead). It runs in the session's
+// worker, so it is ordered with the session's requests.
+func (s *session) watch(confID string, since uint64, notify bool) bool {
 	s.mu.Lock()
 	if s.closed || s.watches[confID] != nil {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	w := &watch{s: s, confID: confID, last: since, replaying: true, buf: recovery.Buffer{Max: maxReplayBuffer}}
 	if s.watches == nil {
@@ -232,11 +234,11 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 	if err := h.add(ctx, w); err != nil {
 		s.logError().Err(err).Str(logging.ConfID, confID).Msg("subscribe")
 		s.unwatch(confID)
-		return
+		return false
 	}
 	if ctx.Err() != nil { // closed while subscribing: close() may have missed w
 		h.remove(w)
-		return
+		return false
 	}
 	var before func(uint64)
 	if notify {
@@ -244,12 +246,32 @@ func (s *session) watch(confID string, since uint64, notify bool) {
 	}
 	if err := h.replay(ctx, w, before); err != nil {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		// Never leave a silent gap: the client reconnects and resumes.
 		s.logError().Err(err).Str(logging.ConfID, confID).Msg("replay failed")
 		s.t.Close(contract.CloseServerFailure)
+		return false
 	}
+	return true
+}
+
+// watchEnded is watch for a conference that has ended: its stored events
+// after since are replayed (up to OnConfDel), then the watch ends, as
+// nothing more will be stored and a confid the platform reuses must not
+// reach this client. A watch that was running already is left alone: it
+// delivers the conference's last events live.
+func (s *session) watchEnded(confID string, since uint64, notify bool) {
+	if s.watch(confID, since, notify) {
+		s.unwatch(confID)
+	}
+}
+
+// endedWatch reads AuthorizeWatch's result: whether the conference has
+// ended (contract.WatchAuthorization; null for a live one).
+func endedWatch(res []byte) bool {
+	var a contract.WatchAuthorization
+	return len(res) > 0 && json.Unmarshal(res, &a) == nil && a.Ended
 }
 
 // unwatch stops watching confID (no error when not watching).
