@@ -27,7 +27,6 @@ export const missing = !env.edge || !env.sim || !env.secret ? "no local stack: s
 /** Numbers and their outcomes under fastRules. */
 export const numAnswers = "13912345678";
 export const numBusy = "13800000001";
-export const numOther = "13712345678"; // answers too
 
 /** The simulator's call-progress rules for these tests: quick outcomes. */
 export const fastRules = [
