@@ -47,15 +47,19 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 			t.Fatalf("nats node %d not ready", i+1)
 		}
 	}
-	Eventually(t, "the JetStream cluster to form with a meta leader", 20*time.Second, func() bool {
-		leader := false
+	Eventually(t, "the JetStream cluster to form with a meta leader that sees every peer", 20*time.Second, func() bool {
+		var leader *server.Server
 		for _, s := range c.Servers {
 			if !s.JetStreamEnabled() || !s.JetStreamIsCurrent() {
 				return false
 			}
-			leader = leader || s.JetStreamIsLeader()
+			if s.JetStreamIsLeader() {
+				leader = s
+			}
 		}
-		return leader
+		// A leader that has not yet heard from every peer refuses an R3
+		// stream ("no suitable peers for placement").
+		return leader != nil && peersOnline(leader) == n-1
 	})
 	return c
 }
@@ -68,4 +72,20 @@ func (c *NATSCluster) ClientURL() string {
 		urls = append(urls, s.ClientURL())
 	}
 	return strings.Join(urls, ",")
+}
+
+// peersOnline is how many other peers the meta leader s sees current and
+// online.
+func peersOnline(s *server.Server) int {
+	info, err := s.Jsz(&server.JSzOptions{})
+	if err != nil || info.Meta == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range info.Meta.Replicas {
+		if p.Current && !p.Offline {
+			n++
+		}
+	}
+	return n
 }
