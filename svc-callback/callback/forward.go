@@ -21,13 +21,18 @@ const (
 )
 
 // toSpool keeps in in the spool and answers the platform as if it were
-// stored; the forwarder stores it. cause is why it was not stored at once
-// (nil: it queued behind what the spool holds). If the spool cannot take
-// it either, 503: the platform's retry is then the only chance left.
-func (s *Server) toSpool(w http.ResponseWriter, in *inbound, log func() *zerolog.Logger, cause error) {
+// stored; the forwarder stores it. cause is why it was not stored at once;
+// nil: it queues behind what the spool holds, and when the spool cannot
+// take it toSpool answers nothing and returns false (the caller tries the
+// store). Otherwise a spool that cannot take it means 503: the platform's
+// retry is then the only chance left.
+func (s *Server) toSpool(w http.ResponseWriter, in *inbound, log func() *zerolog.Logger, cause error) bool {
 	if err := s.spool.add(*in); err != nil {
+		if cause == nil {
+			return false
+		}
 		s.unavailable(w, in.Kind, log, errors.Join(cause, err), "callback neither stored nor spooled")
-		return
+		return true
 	}
 	s.count(in.Kind, outcomeSpooled)
 	if cause != nil {
@@ -41,6 +46,7 @@ func (s *Server) toSpool(w http.ResponseWriter, in *inbound, log func() *zerolog
 	_, f, _ := s.parse(in.Kind, in.Query, in.Header.Get("Content-Type"), in.Body, in.Received)
 	w.Header()["Content-Type"] = ackContentType
 	_, _ = io.WriteString(w, replyFor(f))
+	return true
 }
 
 // Forward stores the spooled callbacks, oldest first, each as if it had

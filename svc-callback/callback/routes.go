@@ -56,13 +56,15 @@ func (s *Server) ops() svc.Ops {
 // gets 503. With a spool that has room the instance stays ready: it takes
 // callbacks and stores them later, where a load balancer that took it out
 // of rotation would answer the platform 503 itself.
+// The spool's answer comes first and at once: a load balancer's check
+// times out long before an unreachable NATS node does (HAProxy's after 2 s).
 func (s *Server) ready(ctx context.Context) error {
+	if s.spool != nil && s.spool.room() >= s.cfg.MaxBody {
+		return nil
+	}
 	err := s.pub.reachable(ctx)
 	if err == nil {
 		err = s.raw.reachable(ctx)
-	}
-	if err != nil && s.spool != nil && s.spool.room() >= s.cfg.MaxBody {
-		return nil
 	}
 	return err
 }
@@ -129,10 +131,9 @@ func (s *Server) handleCallback() http.Handler {
 			return
 		}
 		in := newInbound(r, kind, pathAfterSecret(r.URL.Path, secret), body, received)
-		if s.spool != nil && !s.spool.empty() {
-			// Behind what is spooled already, so a conference's
-			// events keep their order (spool.go).
-			s.toSpool(w, in, log, nil)
+		// Behind what is spooled already, so a conference's events keep
+		// their order (spool.go); a full spool lets it try the store.
+		if s.spool != nil && !s.spool.empty() && s.toSpool(w, in, log, nil) {
 			return
 		}
 		// The platform hanging up must not abandon a store half-way; the

@@ -166,6 +166,18 @@ func TestSpoolFullIs503(t *testing.T) {
 	if code, _ := in.get(t, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("readyz with a full spool while NATS is down: %d", code)
 	}
+	// The store is back but the spool is still full (nothing forwards it
+	// here): a new callback is stored directly instead of refused.
+	e.ns.Start()
+	_, e.js = e.ns.ConnectJS(t)
+	testkit.Eventually(t, "readyz with the store back", 20*time.Second, func() bool { code, _ := in.get(t, "/readyz"); return code == http.StatusOK })
+	big2 := strings.Replace(big, "<confid>8001<", "<confid>8002<", 1)
+	if code, _ := in.post(t, testSecret, "invite", "text/plain", big2); code != http.StatusOK {
+		t.Fatalf("a callback with the store back and the spool full: %d", code)
+	}
+	if got := e.events("8002"); len(got) != 1 {
+		t.Fatalf("stored events of 8002: %d, want 1", len(got))
+	}
 }
 
 func containsLine(text, line string) bool {
