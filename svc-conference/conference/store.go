@@ -132,12 +132,20 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 // get returns confID's record and its revision; errNoRecord when none.
 // The record is shared (decoded records are cached by revision): callers
 // must not change it; update functions get their own copy.
+//
+// A direct get may be answered by a replica that has not yet stored a
+// record another instance created a moment ago (CreateConf on one
+// instance, InviteJoinConf on the other): an absence is confirmed on the
+// bucket's leader before it is believed.
 func (s *store) get(ctx context.Context, confID string) (*record, uint64, error) {
 	var e jetstream.KeyValueEntry
 	err := retryJS(ctx, kvAttempt, func(ctx context.Context) (err error) {
 		e, err = s.confs.Get(ctx, confID)
 		return err
 	})
+	if errors.Is(err, jetstream.ErrKeyNotFound) && s.nc != nil {
+		return s.getFromLeader(ctx, confID)
+	}
 	return s.decode(confID, e, err)
 }
 
