@@ -31,12 +31,13 @@ type Proc struct {
 }
 
 // NewProc prepares bin with args, its output to logDir/<name>.log. The
-// child's environment is env over a clean one (PATH, HOME and TMPDIR only),
-// so nothing from the developer's shell, such as NATS_URL or credentials,
-// leaks in.
+// child's environment is env over a clean one (PATH, HOME and TMPDIR, and
+// the Go runtime's own knobs, so GODEBUG=gctrace=1 or GOGC reach every
+// process of a benchmark), so nothing from the developer's shell, such as
+// NATS_URL or credentials, leaks in.
 func NewProc(name, bin, logDir string, args []string, env map[string]string) *Proc {
 	p := &Proc{Name: name, Bin: bin, Args: args, Log: filepath.Join(logDir, name+".log")}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GODEBUG", "GOGC", "GOMEMLIMIT", "GOMAXPROCS"} {
 		if v, ok := os.LookupEnv(k); ok {
 			p.Env = append(p.Env, k+"="+v)
 		}
