@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"confapplet/pkg/contract"
@@ -45,9 +46,15 @@ type store struct {
 	qmu        sync.Mutex
 	queues     map[string]*confQueue // conferences with updates being written
 	writers    sync.WaitGroup
-	cmu        sync.Mutex
-	cache      map[string]cachedRecord
-	inflight   map[string]inflightWrite // ownwrites.go
+	// Idle writer goroutines wait on jobs for the next conference to write
+	// (commit.go) until quit closes; nwriters counts them.
+	jobs     chan writeJob
+	quit     chan struct{}
+	quitOnce sync.Once
+	nwriters atomic.Int32
+	cmu      sync.Mutex
+	cache    map[string]cachedRecord
+	inflight map[string]inflightWrite // ownwrites.go
 
 	// ownersStream is the owners bucket's stream: ListOwned reads the
 	// subjects of "$KV.<bucket>.<clientid>.*" from one stream-info request
@@ -61,8 +68,12 @@ type store struct {
 	view *confView
 }
 
-// wait returns when no write is in progress.
-func (s *store) wait() { s.writers.Wait() }
+// wait returns when no write is in progress and the writers have ended;
+// the store takes no more updates.
+func (s *store) wait() {
+	s.quitOnce.Do(func() { close(s.quit) })
+	s.writers.Wait()
+}
 
 // openStore creates or binds the buckets.
 func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store, error) {
@@ -90,6 +101,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*store,
 		return kv, nil
 	}
 	s := &store{nc: js.Conn(), onConflict: func() {}, queues: map[string]*confQueue{}, cache: map[string]cachedRecord{},
+		jobs: make(chan writeJob), quit: make(chan struct{}),
 		inflight: map[string]inflightWrite{}}
 	var err error
 	if s.confs, err = mk(contract.ConfBucket, "confapplet conferences: confid → record", cfg.StateMaxAge, 1); err != nil {
