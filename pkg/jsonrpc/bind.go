@@ -58,7 +58,7 @@ func (a *Args) AppendObject(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, n)
+		dst = AppendString(dst, n)
 		dst = append(dst, ':')
 		dst = append(dst, a.values[i]...)
 	}
@@ -212,7 +212,7 @@ func checkString(v json.RawMessage, msg string, ok func(string) bool) (json.RawM
 	if len(v) == len(s)+2 {
 		return v, "" // no escapes: already canonical
 	}
-	return appendString(nil, s), ""
+	return AppendString(nil, s), ""
 }
 
 func validNumbers(s string) bool {

@@ -125,7 +125,7 @@ func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
 	}
-	return string(appendString(nil, s))
+	return string(AppendString(nil, s))
 }
 
 // stringValue decodes a raw JSON string; ok is false for any other value.

@@ -10,7 +10,6 @@ import (
 
 	"confapplet/pkg/contract"
 	"confapplet/pkg/eventlog"
-	"confapplet/pkg/jsonrpc"
 	"confapplet/pkg/streams"
 
 	"github.com/nats-io/nats.go"
@@ -168,10 +167,9 @@ func encodeEvent(data []byte) (seq uint64, msg []byte, err error) {
 	if ev.Seq == 0 {
 		return 0, nil, errors.New("event without seq")
 	}
-	method, params := ev.Notification()
-	p, err := json.Marshal(params)
+	msg, err = appendNotification(make([]byte, 0, 192), &ev)
 	if err != nil {
 		return 0, nil, err
 	}
-	return ev.Seq, jsonrpc.AppendNotification(make([]byte, 0, len(p)+48+len(method)), method, p), nil
+	return ev.Seq, msg, nil
 }
