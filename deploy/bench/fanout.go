@@ -176,24 +176,10 @@ func fanoutStep(ctx context.Context, e *env) ([]Result, error) {
 		due[i].Store(start.Add(time.Duration(float64(i) / e.fanRate * float64(time.Second))).UnixNano())
 		body := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><Request><confid>%s</confid><callid>b%031d</callid><number>138%08d</number><jointime>%s</jointime><result>0</result></Request>`,
 			confs[i%int64(K)], i, i%100000000, stamp)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, st.callbackURL+"/"+contract.KindJoined, bytes.NewBufferString(body))
-		req.Header.Set("Content-Type", "text/plain")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		return nil
+		return postBody(ctx, hc, st.callbackURL+"/"+contract.KindJoined, body, "Content-Type", "text/plain")
 	})
 	expected := post.ok.Load() * int64(W)
-	deadline := time.Now().Add(10 * time.Second)
-	for delivered.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitDeliveries(ctx, &delivered, expected)
 	deliveryWindow := time.Since(start)
 	stop()
 	if err := profiles(); err != nil {
@@ -287,4 +273,30 @@ func checkReplay(ctx context.Context, st *stack, confs []string, K int, idx []in
 		out[id] = seen[id]
 	}
 	return out
+}
+
+// postBody POSTs body to url with the header pairs kv and wants a 2xx.
+func postBody(ctx context.Context, hc *http.Client, url, body string, kv ...string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(body))
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// awaitDeliveries waits up to 10 s for delivered to reach expected.
+func awaitDeliveries(ctx context.Context, delivered *atomic.Int64, expected int64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for delivered.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
 }

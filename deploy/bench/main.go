@@ -6,6 +6,7 @@
 //	go run ./deploy/bench rpc     # QueryConfState / InviteJoinConf through edge+NATS+conference+simulator, rate sweep
 //	go run ./deploy/bench fanout  # callbacks → svc-callback → browsers: K conferences × W watchers
 //	go run ./deploy/bench idle    # N idle WebSockets on one edge: RSS, goroutines, heap, stack per connection
+//	go run ./deploy/bench peer -centrifugo BIN   # fanout's workload on Centrifugo, the peer (peer.go)
 //	go run ./deploy/bench all -duration 10s   # a smoke of every scenario
 //
 // The stack runs as separate processes (nats-server, svc-conference,
@@ -71,6 +72,7 @@ type env struct {
 	fanRates     []float64 // callbacks per second, one step each
 	plot         string    // fanout: SVG plot of the latency percentiles per rate
 	profileDir   string    // fanout: CPU profiles of the services, "" = none
+	centrifugo   string    // peer: the Centrifugo binary (peer.go)
 
 	// idle
 	idleN    []int
@@ -129,12 +131,13 @@ var scenarios = map[string]func(context.Context, *env) ([]Result, error){
 	"rpc":    scenarioRPC,
 	"fanout": scenarioFanout,
 	"idle":   scenarioIdle,
+	"peer":   scenarioPeer,
 }
 
 // run parses args (scenario, then flags) and runs the scenario.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: bench floor|rpc|fanout|idle|all [flags]   (bench <scenario> -h for flags)")
+		fmt.Fprintln(stderr, "usage: bench floor|rpc|fanout|idle|peer|all [flags]   (bench <scenario> -h for flags)")
 		fmt.Fprintln(stderr, "       bench plot OUT.svg RESULTS.json…   (the fan-out latency plot of earlier runs)")
 		return errors.New("no scenario")
 	}
@@ -171,6 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&fanRates, "rate", "1000", "fanout: callbacks per second (spread round-robin over the conferences); a list runs one step each, on a fresh stack")
 	fs.StringVar(&e.plot, "plot", "", "fanout: write an SVG plot of the callback→browser latency percentiles per rate here (default: beside -out)")
 	fs.StringVar(&e.profileDir, "profile", "", "fanout: write CPU profiles of svc-edge, svc-conference and svc-callback, taken over the first half of each step, into this directory")
+	fs.StringVar(&e.centrifugo, "centrifugo", "", "peer: a Centrifugo v6 binary, run with fanout's workload (-confs, -watchers, -rate, -duration) for a side-by-side comparison")
 	fs.StringVar(&idleN, "n", "5000,19900", "idle: connection counts, one step each")
 	fs.DurationVar(&e.hold, "hold", 60*time.Second, "idle: how long the connections are held before measuring")
 	fs.DurationVar(&e.pingIntv, "ping-interval", 10*time.Second, "idle: the edge's ping interval during the hold")
