@@ -39,9 +39,16 @@ func TestLeaderGetMatchesDirectGet(t *testing.T) {
 		m := nats.NewMsg(contract.EventsSubject(conf))
 		m.Header.Set("Confapplet-Test", conf)
 		m.Data = []byte(`{"seq":` + string(rune('1'+i)) + `}`)
-		if _, err := js.PublishMsg(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		// A new R3 stream's subjects reach every server of the cluster a
+		// moment after it is created: until then a publish has no
+		// responders.
+		testkit.Eventually(t, "the events stream takes a publish", 10*time.Second, func() bool {
+			_, err := js.PublishMsg(ctx, m)
+			if err != nil && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+				t.Fatal(err)
+			}
+			return err == nil
+		})
 	}
 	h := newHub(nc, js, zerolog.Nop(), newMetrics(), 5*time.Second)
 	t.Cleanup(h.close)

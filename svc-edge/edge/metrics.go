@@ -53,6 +53,13 @@ func newMetrics() *metrics {
 		fetchFailures:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "stream_read_failures_total", Help: "Failed reads of the events stream."}),
 		queueOverflows: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "request_queue_overflows_total", Help: "Requests refused with -32002 because the connection's queue was full."}),
 	}
+	// Every disconnect reason is exported from the start, at 0: a rate or an
+	// alert over a series that appears only with its first event sees
+	// nothing until then (slow-consumer alerts and the dashboard's panel).
+	m.disconnects.WithLabelValues("client")
+	for code := range contract.Closes {
+		m.disconnects.WithLabelValues(closeReason(code))
+	}
 	m.reg.MustRegister(m.conns, m.connsTotal, m.rejected, m.disconnects, m.requests, m.latency, m.confSubs, m.watches,
 		m.eventsIn, m.eventLag, m.eventsOut, m.eventsLost, m.replayed, m.fetchFailures, m.queueOverflows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
