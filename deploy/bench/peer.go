@@ -201,6 +201,10 @@ func peerStep(ctx context.Context, e *env) ([]Result, error) {
 	dres.Extra["deliveries"] = delivered.Load()
 	dres.Extra["drops"] = expected - delivered.Load()
 	dres.Extra["subscribed"] = subscribed.Load()
+	dres.Extra["callbacks_per_s"] = e.fanRate // the names fanout's plot reads
+	dres.Extra["conferences"] = K
+	dres.Extra["watchers_per_conf"] = W
+	dres.Extra["watcher_connections"] = nconn
 	e.report(dres)
 	fmt.Fprintf(e.stdout, "  deliveries %d of %d expected, drops %d\n", delivered.Load(), expected, expected-delivered.Load())
 	fmt.Fprintf(e.stdout, "  CPU per message: server %.3f ms (%s)\n", server, msList(perMsg))

@@ -56,7 +56,7 @@ func writePlot(path string, rs []Result) error {
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
 	first := rs[0].Extra
 	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="14" font-weight="bold">%s</text>`+"\n", left,
-		html.EscapeString(fmt.Sprintf("callback → browser latency: %v conferences × %v watchers, %v connections",
+		html.EscapeString(fmt.Sprintf("latency to each watcher: %v conferences × %v watchers, %v connections",
 			first["conferences"], first["watchers_per_conf"], first["watcher_connections"])))
 	for d := lo; d <= hi*1.0001; d *= 10 {
 		for _, m := range []float64{1, 2, 5} {
@@ -83,10 +83,14 @@ func writePlot(path string, rs []Result) error {
 		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", bytes.TrimSpace(pts.Bytes()), c)
 		ly := top + 10 + 66*k
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/>`+"\n", w-right+20, ly, c)
+		system, per := "confapplet", "callback"
+		if r.Scenario == "peer" {
+			system, per = "Centrifugo", "message"
+		}
 		lines := []string{
-			fmt.Sprintf("%v callbacks/s", r.Extra["callbacks_per_s"]),
+			fmt.Sprintf("%s, %v %ss/s", system, r.Extra["callbacks_per_s"], per),
 			fmt.Sprintf("p50 %.3g ms, p99 %.3g ms", r.Latency.P50/1000, r.Latency.P99/1000),
-			fmt.Sprintf("stack CPU %v ms per callback", r.Extra["stack_cpu_ms_per_callback"]),
+			fmt.Sprintf("server CPU %v ms per %s", r.Extra["stack_cpu_ms_per_callback"], per),
 			fmt.Sprintf("drops %v, load average %v", r.Extra["drops"], r.Extra["loadavg_1m_at_start"]),
 		}
 		for i, l := range lines {
@@ -98,7 +102,7 @@ func writePlot(path string, rs []Result) error {
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", left, h-14, html.EscapeString(
-		"latency from each callback's scheduled send time to its arrival at each watcher; go run ./deploy/bench fanout -rate R,R…"))
+		"from each message's scheduled send time to its arrival at each watcher; go run ./deploy/bench fanout|peer -rate R,R…"))
 	b.WriteString("</svg>\n")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -107,7 +111,7 @@ func writePlot(path string, rs []Result) error {
 }
 
 // replot writes the fan-out latency plot (args[0], an SVG) of the fan-out
-// steps found in the results files args[1:], in their order.
+// and peer steps found in the results files args[1:], in their order.
 func replot(args []string, stdout io.Writer) error {
 	if len(args) < 2 {
 		return errors.New("usage: bench plot OUT.svg RESULTS.json…")
@@ -123,7 +127,8 @@ func replot(args []string, stdout io.Writer) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		for _, r := range f.Results {
-			if r.Scenario == "fanout" && strings.HasPrefix(r.Name, "callback→browser") {
+			if (r.Scenario == "fanout" && strings.HasPrefix(r.Name, "callback→browser")) ||
+				(r.Scenario == "peer" && strings.HasPrefix(r.Name, "centrifugo K=")) {
 				rs = append(rs, r)
 			}
 		}
