@@ -60,6 +60,13 @@ func TestStaleOwnRecordIsNotWritten(t *testing.T) {
 	if err := b.st.update(t.Context(), conf, func(r *record) error { r.Members["y"] = &member{State: contract.MemberInvited}; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// a's watcher drops the cached record when it sees b's write
+	// (forgetBefore); once it has, the stale one put back below stays for
+	// the update to start from.
+	testkit.Eventually(t, "a's view sees b's write", 10*time.Second, func() bool {
+		_, seen, ok := a.st.latest(conf)
+		return !ok || seen > rev
+	})
 	a.st.cmu.Lock()
 	a.st.cache[conf] = cachedRecord{rev: rev, r: stale} // as if a's watcher had not seen b's write yet
 	a.st.cmu.Unlock()
