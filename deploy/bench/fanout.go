@@ -21,14 +21,19 @@ import (
 // scenarioFanout runs one fan-out step per rate of -rate, each on a fresh
 // stack, and plots the latency percentiles of each.
 func scenarioFanout(ctx context.Context, e *env) ([]Result, error) {
-	var all []Result
-	var plotted []Result
+	return perRate(ctx, e, fanoutStep)
+}
+
+// perRate runs step once per rate of -rate, each on a fresh server, and
+// plots the latency percentiles of each step's last result (fanout, peer).
+func perRate(ctx context.Context, e *env, step func(context.Context, *env) ([]Result, error)) ([]Result, error) {
+	var all, plotted []Result
 	for i, rate := range e.fanRates {
 		if i > 0 {
 			e.close()
 		}
 		e.fanRate = rate
-		rs, err := fanoutStep(ctx, e)
+		rs, err := step(ctx, e)
 		all = append(all, rs...)
 		if err != nil {
 			return all, err

@@ -34,25 +34,12 @@ import (
 
 const peerAPIKey = "bench-api-key"
 
-// scenarioPeer runs one step per rate of -rate, each on a fresh server.
+// scenarioPeer runs peerStep once per rate of -rate, each on a fresh server.
 func scenarioPeer(ctx context.Context, e *env) ([]Result, error) {
 	if e.centrifugo == "" {
 		return nil, errors.New("peer: -centrifugo (a Centrifugo binary) is required")
 	}
-	var all, plotted []Result
-	for i, rate := range e.fanRates {
-		if i > 0 {
-			e.close()
-		}
-		e.fanRate = rate
-		rs, err := peerStep(ctx, e)
-		all = append(all, rs...)
-		if err != nil {
-			return all, err
-		}
-		plotted = append(plotted, rs[len(rs)-1])
-	}
-	return all, writePlot(e.plot, plotted)
+	return perRate(ctx, e, peerStep)
 }
 
 // startCentrifugo starts the server with history and recovery on every
