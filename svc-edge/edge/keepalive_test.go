@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -113,5 +114,74 @@ func TestPongFrame(t *testing.T) {
 	// A pong cut short is an error (the peer went away mid-frame).
 	if _, err := pongFrame(bufio.NewReader(strings.NewReader("\x8a\x82" + mask + "h"))); err == nil {
 		t.Error("truncated pong: no error")
+	}
+}
+
+// The wheel pings every connected session once per turn (PingInterval),
+// the first time after half to all of a turn, and forgets sessions that
+// ended or were replaced when their slot comes round.
+func TestPingWheel(t *testing.T) {
+	cfg := Config{PingInterval: 30 * time.Second, PongWait: 15 * time.Second}
+	srv := &Server{sessions: map[string]*session{}, wheel: newPingWheel(cfg)}
+	n := len(srv.wheel.slots)
+	if srv.wheel.tick != 100*time.Millisecond || n != 300 {
+		t.Fatalf("tick %s, %d slots; want 100ms, 300", srv.wheel.tick, n)
+	}
+	const conns = 1000
+	all := make([]*session, conns)
+	for i := range all {
+		s := &session{clientID: fmt.Sprint("c", i)}
+		all[i] = s
+		srv.mu.Lock()
+		srv.wheel.place(s, uint64(i)*7919)
+		srv.sessions[s.clientID] = s
+		srv.mu.Unlock()
+	}
+	pinged := map[*session][]int{}
+	var due []*session
+	turn := func(from int) {
+		for tick := from; tick < from+n; tick++ {
+			due = srv.turnWheel(due[:0])
+			for _, s := range due {
+				pinged[s] = append(pinged[s], tick)
+			}
+		}
+	}
+	turn(0)
+	for _, s := range all {
+		if p := pinged[s]; len(p) != 1 || p[0] < n/2-1 || p[0] >= n {
+			t.Fatalf("%s first pinged at ticks %v of a %d-tick turn", s.clientID, p, n)
+		}
+	}
+	// End half of the sessions (disconnected) and replace one (a newer
+	// connection of the same client id).
+	srv.mu.Lock()
+	for _, s := range all[:conns/2] {
+		delete(srv.sessions, s.clientID)
+	}
+	newer := &session{clientID: all[conns-1].clientID}
+	srv.sessions[newer.clientID] = newer
+	srv.wheel.place(newer, 1)
+	srv.mu.Unlock()
+	clear(pinged)
+	turn(n)
+	for i, s := range all {
+		want := 1
+		if i < conns/2 || i == conns-1 {
+			want = 0
+		}
+		if got := len(pinged[s]); got != want {
+			t.Fatalf("%s (ended: %v) pinged %d times in a turn, want %d", s.clientID, want == 0, got, want)
+		}
+	}
+	if len(pinged[newer]) != 1 {
+		t.Fatalf("the newer connection was pinged %d times in a turn", len(pinged[newer]))
+	}
+	held := 0
+	for _, slot := range srv.wheel.slots {
+		held += len(slot)
+	}
+	if held != conns/2 {
+		t.Errorf("the wheel holds %d sessions after a turn, want the %d connected", held, conns/2)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"confapplet/pkg/contract"
 
@@ -32,9 +31,7 @@ func (srv *Server) register(s *session) int {
 		srv.mu.Unlock()
 		return registerStale
 	}
-	// The first ping comes after half to all of PingInterval, so connections
-	// that arrived together (a reconnect storm) are not pinged together.
-	s.nextPing = time.Now().UnixNano() + int64(srv.cfg.PingInterval)/2 + rand.Int64N(int64(srv.cfg.PingInterval)/2+1)
+	srv.wheel.place(s, rand.Uint64())
 	srv.sessions[s.clientID] = s
 	srv.mu.Unlock()
 	if old != nil {

@@ -67,6 +67,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by client id
+	wheel    *pingWheel          // the pinger's (keepalive.go)
 	closing  bool
 	natsLost *time.Timer // running while NATS is disconnected
 }
@@ -85,7 +86,7 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 		cfg.InstanceID = nuid.Next()
 	}
 	srv := &Server{cfg: cfg, nc: nc, log: log, id: cfg.InstanceID, metrics: newMetrics(), sessions: map[string]*session{},
-		pingDone: make(chan struct{})}
+		wheel: newPingWheel(cfg), pingDone: make(chan struct{})}
 	srv.hub = newHub(nc, js, log, srv.metrics, cfg.ReplayTimeout)
 	srv.hub.tr = cfg.Tracer
 	if srv.auth, err = newVerifier(cfg); err != nil {

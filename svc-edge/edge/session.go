@@ -35,13 +35,12 @@ type session struct {
 	operator string
 	start    time.Time // when the connection arrived: the newest per client id wins
 	t        Transport
-	nextPing int64 // unix nanoseconds; the pinger's, under srv.mu
 
 	// From the connection token (jwt.go); changed by RefreshToken, which
 	// runs on the worker, as every reader of role and grants does.
 	role    string       // contract.HeaderRole value: "operator" or ""
 	grants  string       // contract.HeaderWatch value
-	expires atomic.Int64 // token expiry, Unix ns; 0 = none (the pinger closes at it)
+	expires atomic.Int64 // token expiry, Unix ns; 0 = none (closed at it: watchExpiry)
 	source  string       // the connection's source address (source.go): contract.HeaderSource
 
 	// ctx is the worker's context for watches and replays: made on first
@@ -51,6 +50,7 @@ type session struct {
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc // ctx's
+	expiry  *time.Timer        // closes the connection at the token's expiry (watchExpiry)
 	call    context.CancelFunc // the NATS request in flight (request), if any
 	queue   []job
 	running bool
@@ -85,6 +85,7 @@ func (s *session) setIdentity(id identity) {
 	}
 	if !id.exp.IsZero() {
 		s.expires.Store(id.exp.UnixNano())
+		s.watchExpiry(id.exp.UnixNano())
 	}
 }
 
@@ -262,6 +263,9 @@ func (s *session) close() {
 	ws := s.watches
 	s.watches = nil
 	cancel, call := s.cancel, s.call
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
