@@ -2,7 +2,6 @@ package conference
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -264,7 +263,7 @@ func (s *store) removed(ctx context.Context, confID, owner string, rev uint64) e
 // was stored after all, the re-read sees it, and the update functions are
 // idempotent).
 func (s *store) writeUpdate(ctx context.Context, confID string, r *record, rev uint64) (again bool, err error) {
-	b, err := json.Marshal(r)
+	b, err := marshalRecord(r)
 	if err != nil {
 		return false, err
 	}

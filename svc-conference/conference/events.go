@@ -167,15 +167,19 @@ func (c *consumer) handle(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	log := c.log.With().Str(logging.ConfID, e.ConfID).Str(logging.CallID, e.CallID).Str("kind", e.Kind).Uint64("seq", e.Seq).Logger()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := c.st.update(ctx, e.ConfID, func(r *record) error { return apply(r, &e) })
+	// The fields are added per line, not as a logger made per event: that
+	// allocated on every event whether anything was logged or not.
+	tag := func(l *zerolog.Event) *zerolog.Event {
+		return l.Str(logging.ConfID, e.ConfID).Str(logging.CallID, e.CallID).Str("kind", e.Kind).Uint64("seq", e.Seq)
+	}
+	// No deadline of its own: the writer's commit is bounded (commit.go),
+	// and always answers.
+	err := c.st.update(context.Background(), e.ConfID, func(r *record) error { return apply(r, &e) })
 	switch {
 	case err == nil || errors.Is(err, errRemove):
 		c.met.events.WithLabelValues(e.Kind, "applied").Inc()
 		c.countResult(&e)
-		log.Debug().Msg("event applied")
+		tag(c.log.Debug()).Msg("event applied")
 		_ = msg.Ack()
 	case errors.Is(err, errNoRecord):
 		if e.Kind == contract.KindDeleted {
@@ -190,11 +194,11 @@ func (c *consumer) handle(msg jetstream.Msg) {
 			return
 		}
 		c.met.events.WithLabelValues(e.Kind, "orphan").Inc()
-		log.Warn().Msg("event for a conference without record dropped")
+		tag(c.log.Warn()).Msg("event for a conference without record dropped")
 		_ = msg.Ack()
 	default:
 		c.met.events.WithLabelValues(e.Kind, "retry").Inc()
-		log.Warn().Err(err).Msg("event not applied; redelivering")
+		tag(c.log.Warn()).Err(err).Msg("event not applied; redelivering")
 		_ = msg.NakWithDelay(time.Second)
 	}
 }

@@ -316,7 +316,7 @@ func (s *store) forget(confID string) {
 
 // create writes a new conference and its owner key.
 func (s *store) create(ctx context.Context, r *record) error {
-	b, err := json.Marshal(r)
+	b, err := marshalRecord(r)
 	if err != nil {
 		return err
 	}
