@@ -73,6 +73,9 @@ type env struct {
 	plot         string    // fanout: SVG plot of the latency percentiles per rate
 	profileDir   string    // fanout: CPU profiles of the services, "" = none
 	centrifugo   string    // peer: the Centrifugo binary (peer.go)
+	runs         int       // versus: alternated runs per system and rate
+	maxCPURatio  float64   // versus: targets (versus.go)
+	maxP99Ratio  float64
 
 	// idle
 	idleN    []int
@@ -132,12 +135,13 @@ var scenarios = map[string]func(context.Context, *env) ([]Result, error){
 	"fanout": scenarioFanout,
 	"idle":   scenarioIdle,
 	"peer":   scenarioPeer,
+	"versus": scenarioVersus,
 }
 
 // run parses args (scenario, then flags) and runs the scenario.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: bench floor|rpc|fanout|idle|peer|all [flags]   (bench <scenario> -h for flags)")
+		fmt.Fprintln(stderr, "usage: bench floor|rpc|fanout|idle|peer|versus|all [flags]   (bench <scenario> -h for flags)")
 		fmt.Fprintln(stderr, "       bench plot OUT.svg RESULTS.json…   (the fan-out latency plot of earlier runs)")
 		return errors.New("no scenario")
 	}
@@ -175,6 +179,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&e.plot, "plot", "", "fanout: write an SVG plot of the callback→browser latency percentiles per rate here (default: beside -out)")
 	fs.StringVar(&e.profileDir, "profile", "", "fanout: write CPU profiles of svc-edge, svc-conference and svc-callback, taken over the first half of each step, into this directory")
 	fs.StringVar(&e.centrifugo, "centrifugo", "", "peer: a Centrifugo v6 binary, run with fanout's workload (-confs, -watchers, -rate, -duration) for a side-by-side comparison")
+	fs.IntVar(&e.runs, "runs", 2, "versus: alternated runs of each system per rate (medians are compared)")
+	fs.Float64Var(&e.maxCPURatio, "max-cpu-ratio", 1.5, "versus: target for confapplet's server CPU per callback ÷ the peer's per message")
+	fs.Float64Var(&e.maxP99Ratio, "max-p99-ratio", 2, "versus: target for confapplet's p99 ÷ the peer's")
 	fs.StringVar(&idleN, "n", "5000,19900", "idle: connection counts, one step each")
 	fs.DurationVar(&e.hold, "hold", 60*time.Second, "idle: how long the connections are held before measuring")
 	fs.DurationVar(&e.pingIntv, "ping-interval", 10*time.Second, "idle: the edge's ping interval during the hold")
