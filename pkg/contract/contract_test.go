@@ -134,7 +134,7 @@ func TestMethodTable(t *testing.T) {
 }
 
 func TestClosesHaveReasonAndLabel(t *testing.T) {
-	for _, code := range []int{CloseGoingAway, CloseTooBig, CloseReplaced, CloseSlowConsumer, CloseNoPong, CloseServerFailure} {
+	for _, code := range []int{CloseGoingAway, CloseBadText, CloseTooBig, CloseReplaced, CloseSlowConsumer, CloseNoPong, CloseServerFailure, CloseTokenExpired} {
 		if c := Closes[code]; c.Reason == "" || c.Label == "" || len(c.Reason) > 123 {
 			t.Errorf("close %d: %+v", code, c)
 		}

@@ -170,6 +170,7 @@ func (e *Event) Notification() (method string, params map[string]any) {
 // section 8). 1xxx are RFC 6455's; 4xxx are ours.
 const (
 	CloseGoingAway     = 1001 // the edge is shutting down: reconnect (to another edge)
+	CloseBadText       = 1007 // a text frame that is not UTF-8 (RFC 6455, 8.1): fix the client, reconnect
 	CloseTooBig        = 1009 // a frame exceeded the read limit: reconnect
 	CloseReplaced      = 4000 // a newer connection with the same client id took over: do not reconnect
 	CloseSlowConsumer  = 4001 // the outgoing queue overflowed: reconnect and resume
@@ -188,6 +189,7 @@ type CloseSpec struct {
 // Closes is every close code the edge sends, with its reason and label.
 var Closes = map[int]CloseSpec{
 	CloseGoingAway:     {"edge shutting down", "shutdown"},
+	CloseBadText:       {"text frame is not valid UTF-8", "bad_text"},
 	CloseTooBig:        {"message too big", "too_big"},
 	CloseReplaced:      {"replaced by a newer connection", "replaced"},
 	CloseSlowConsumer:  {"slow consumer", "slow"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"confapplet/pkg/contract"
 
@@ -72,6 +73,13 @@ func (srv *Server) readLoop(conn *websocket.Conn, br *bufio.Reader, s *session, 
 			s.answer(errBinary)
 			continue
 		}
+		if !utf8.Valid(data) {
+			// RFC 6455 (8.1) requires failing the connection; answering
+			// would not even be possible faithfully, as the id itself may
+			// be the bytes that are not UTF-8.
+			t.closeWait(contract.CloseBadText)
+			return errBadText
+		}
 		s.handle(data)
 	}
 }
@@ -94,6 +102,9 @@ func pongFrame(br *bufio.Reader) (int, error) {
 	}
 	return n, nil
 }
+
+// errBadText ends a connection that sent a text frame that is not UTF-8.
+var errBadText = errors.New("text frame is not valid UTF-8")
 
 // errBinary answers a binary frame: the protocol is JSON text frames.
 var errBinary = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: binary frames are not supported; send JSON text frames"}}`)

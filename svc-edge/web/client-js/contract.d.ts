@@ -61,6 +61,8 @@ export declare const Errors: { readonly [code: string]: ErrorSpec | undefined };
 export declare const Close: {
   /** edge shutting down */
   readonly Shutdown: 1001;
+  /** text frame is not valid UTF-8 */
+  readonly BadText: 1007;
   /** message too big */
   readonly TooBig: 1009;
   /** replaced by a newer connection */
@@ -75,7 +77,7 @@ export declare const Close: {
   readonly TokenExpired: 4004;
 };
 
-export type CloseCode = 1001 | 1009 | 4000 | 4001 | 4002 | 4003 | 4004;
+export type CloseCode = 1001 | 1007 | 1009 | 4000 | 4001 | 4002 | 4003 | 4004;
 
 export interface MethodSpec {
   readonly params: readonly string[];

@@ -52,6 +52,7 @@ export const Errors = Object.freeze({
 /** Close codes the edge sends (docs/protocol.md section 8). */
 export const Close = Object.freeze({
   Shutdown: 1001,
+  BadText: 1007,
   TooBig: 1009,
   Replaced: 4000,
   Slow: 4001,
