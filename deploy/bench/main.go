@@ -177,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&e.confsPerConn, "confs-per-conn", 1, "fanout: conferences one watcher connection watches (1: a browser watches its own conference)")
 	fs.StringVar(&fanRates, "rate", "1000", "fanout: callbacks per second (spread round-robin over the conferences); a list runs one step each, on a fresh stack")
 	fs.StringVar(&e.plot, "plot", "", "fanout: write an SVG plot of the callback→browser latency percentiles per rate here (default: beside -out)")
-	fs.StringVar(&e.profileDir, "profile", "", "fanout: write CPU profiles of svc-edge, svc-conference and svc-callback, taken over the first half of each step, into this directory")
+	fs.StringVar(&e.profileDir, "profile", "", "fanout and rpc's closed loop: write CPU profiles of svc-edge, svc-conference and svc-callback, taken over the first half of each step, into this directory")
 	fs.StringVar(&e.centrifugo, "centrifugo", "", "peer: a Centrifugo v6 binary, run with fanout's workload (-confs, -watchers, -rate, -duration) for a side-by-side comparison")
 	fs.IntVar(&e.runs, "runs", 2, "versus: alternated runs of each system per rate (medians are compared)")
 	fs.Float64Var(&e.maxCPURatio, "max-cpu-ratio", 1.5, "versus: target for confapplet's server CPU per callback ÷ the peer's per message")
