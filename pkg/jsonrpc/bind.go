@@ -2,6 +2,8 @@ package jsonrpc
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 
@@ -189,14 +191,25 @@ func check(p contract.Param, v json.RawMessage) (json.RawMessage, string) {
 	case contract.KindToken:
 		return checkString(v, "must be a connection token (a JWT)", contract.ValidToken)
 	case contract.KindNumbers:
+		if s, ok := stringValue(v); ok && strings.Count(s, "#") >= maxNumbers {
+			return nil, "has more than " + strconv.Itoa(maxNumbers) + " numbers"
+		}
 		return checkString(v, "must be a string of phone numbers (digits, optional leading +) joined by '#'", validNumbers)
 	case contract.KindInt:
-		if _, err := strconv.ParseInt(string(v), 10, 32); err != nil {
+		// A well-formed integer out of range is told so, not "not an integer".
+		n, err := strconv.ParseInt(string(v), 10, 32)
+		switch {
+		case errors.Is(err, strconv.ErrRange) || err == nil && n < 1:
+			return nil, "must be an integer from 1 to " + strconv.Itoa(math.MaxInt32)
+		case err != nil:
 			return nil, "must be an integer"
 		}
 		return v, ""
 	case contract.KindSeq:
 		if _, err := strconv.ParseUint(string(v), 10, 64); err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return nil, "must be an integer from 0 to " + strconv.FormatUint(math.MaxUint64, 10)
+			}
 			return nil, "must be a non-negative integer"
 		}
 		return v, ""

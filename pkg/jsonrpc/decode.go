@@ -60,8 +60,11 @@ func decode(data []byte) (Request, *Error) {
 			continue // other members are ignored
 		}
 		if *slot != nil {
-			dup = keyString(key)
-			break
+			// Keep reading: an id after the repeat is still echoed.
+			if dup == "" {
+				dup = keyString(key)
+			}
+			continue
 		}
 		*slot = val
 	}

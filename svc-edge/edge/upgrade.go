@@ -28,7 +28,9 @@ func (srv *Server) checkOrigin(r *http.Request) bool {
 		return false
 	}
 	if len(srv.cfg.AllowedOrigins) == 0 {
-		switch u.Hostname() {
+		// Host names are case-insensitive (RFC 4343); browsers lower-case
+		// them, other clients may not.
+		switch strings.ToLower(u.Hostname()) {
 		case "localhost", "127.0.0.1", "::1":
 			return true
 		}
