@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
@@ -64,6 +65,17 @@ func toUTF8(body []byte, contentType string) ([]byte, error) {
 			return body, nil
 		}
 		// Undeclared and not UTF-8: the platform's other encoding.
+	case isLatin1(cs):
+		// Java HTTP clients label string bodies ISO-8859-1 by default,
+		// whatever bytes they hold: UTF-8 (ASCII included) is taken as it is.
+		if utf8.Valid(body) {
+			return body, nil
+		}
+		out, err := charmap.Windows1252.NewDecoder().Bytes(body)
+		if err != nil {
+			return nil, badBody("charset %s: %v", cs, err)
+		}
+		return out, nil
 	default:
 		return nil, badBody("unsupported charset %q", cs)
 	}
@@ -72,6 +84,14 @@ func toUTF8(body []byte, contentType string) ([]byte, error) {
 		return nil, badBody("charset %s: %v", cs, err)
 	}
 	return out, nil
+}
+
+func isLatin1(cs string) bool {
+	switch cs {
+	case "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "cp1252", "windows-1252":
+		return true
+	}
+	return false
 }
 
 func isGB(cs string) bool {

@@ -310,6 +310,10 @@ type identity struct {
 func identify(ev *contract.Event) identity {
 	parts := []string{ev.CallID, ev.Kind, ev.Time, ev.ConfID}
 	switch ev.Kind {
+	case contract.KindInvite:
+		// A result-less invite (still ringing) and its outcome may carry
+		// the same time, or none: the result tells them apart.
+		parts = append(parts, "result="+intStr(ev.Result))
 	case contract.KindDismissed:
 		parts = append(parts, "status="+intStr(ev.Status))
 	case contract.KindMedia:

@@ -547,3 +547,22 @@ func TestMetricsOnlyOnOps(t *testing.T) {
 		}
 	}
 }
+
+// An invite's outcome is a new event even when it carries the same time as
+// the result-less invite before it (or none): the member must not stay
+// ringing because the outcome was taken for a retry.
+func TestInviteOutcomeIsNotARetryOfRinging(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(nil)
+	ringing := xmlBody("Request", "confid", "2002", "callid", callA)
+	joined := xmlBody("Request", "confid", "2002", "callid", callA, "result", "0")
+	for i, body := range []string{ringing, ringing, joined, joined} {
+		if code, reply := in.post(t, testSecret, "invite", "text/plain", body); code != http.StatusOK || reply != EmptyResponse {
+			t.Fatalf("post %d: %d %q", i, code, reply)
+		}
+	}
+	got := e.events("2002")
+	if len(got) != 2 || got[0].Result != nil || got[1].Result == nil || *got[1].Result != 0 {
+		t.Fatalf("stored %+v, want the ringing invite then its outcome", got)
+	}
+}
