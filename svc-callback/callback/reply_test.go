@@ -18,6 +18,12 @@ func TestReplies(t *testing.T) {
 			xmlBody("Request", "action", "InviteJoinConf", "confid", "2001", "callSid", callA, "result", "0"), EmptyResponse},
 		{"status push shape", "media",
 			xmlBody("request", "action", "SellingCall", "confid", "2001", "notifytype", "4", "result", "0"), Ack},
+		// The documented push itself has no conference id: it is kept as
+		// not understood, and still acknowledged as the platform expects.
+		{"status push as documented", "media",
+			xmlBody("request", "action", "SellingCall", "number", "13800138000", "callSid", callA, "state", "0", "duration", "30"), Ack},
+		{"status push at an unknown path", "sellingcall",
+			xmlBody("request", "action", "SellingCall", "number", "13800138000", "callSid", callA, "state", "0"), Ack},
 	} {
 		code, got := in.post(t, testSecret, c.kind, "text/plain", c.body)
 		if code != http.StatusOK || got != c.want {

@@ -198,7 +198,9 @@ func (s *Server) notUnderstood(w http.ResponseWriter, in *inbound, got intook, l
 		Str("raw", maskNumbers(truncate(in.Body, rawLogLimit))).
 		Msg("callback not understood; kept for svc-callback reprocess")
 	w.Header()["Content-Type"] = ackContentType
-	_, _ = io.WriteString(w, replyFor(nil))
+	// A status push carries no conference id, so it is never an event;
+	// its fields, when they could be read, still ask for its Ack.
+	_, _ = io.WriteString(w, replyFor(got.f))
 }
 
 // stored answers replyFor(f) once JetStream has the event (or had it

@@ -132,12 +132,13 @@ func New(cfg Config, nc *nats.Conn, log zerolog.Logger) (*Server, error) {
 // parseCallback is the parser: the fields of the body and query, checked
 // and turned into the event of kind.
 func (s *Server) parseCallback(kind, query, contentType string, body []byte, received time.Time) (*contract.Event, fields, error) {
-	if !slices.Contains(contract.CallbackKinds, kind) {
-		return nil, nil, badBody("the path names no callback kind")
-	}
 	f, err := parseRequest(query, contentType, body)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !slices.Contains(contract.CallbackKinds, kind) {
+		// The fields still decide the reply (a status push wants Ack).
+		return nil, f, badBody("the path names no callback kind")
 	}
 	ev, err := buildEvent(kind, f, s.loc, received)
 	return ev, f, err
