@@ -22,7 +22,9 @@ import (
 // values. "callsid" is stored as "callid".
 type fields map[string]string
 
-// errBadBody wraps every reason a body is not understood : it is kept raw, marked not understood, and answered 200 (the platform would only retry it).
+// errBadBody wraps every reason a body is not understood: the body is kept
+// raw, marked not understood and answered 200 (a refusal would only make
+// the platform retry it).
 var errBadBody = errors.New("callback body not understood")
 
 func badBody(format string, a ...any) error {
