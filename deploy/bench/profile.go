@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,8 +22,12 @@ var profiled = []struct{ name, env, addr string }{
 
 // takeProfiles starts CPU profiles of every profiled service, each over
 // d from now, into dir as <service>-<tag>.pprof; the returned wait returns
-// once they are written (-profile: pick optimizations by profile).
-func takeProfiles(ctx context.Context, dir, tag string, d time.Duration) (wait func() error) {
+// once they are written, and reports a failure on out (-profile: pick
+// optimizations by profile). With no dir it takes none.
+func takeProfiles(ctx context.Context, out io.Writer, dir, tag string, d time.Duration) (wait func()) {
+	if dir == "" {
+		return func() {}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(profiled))
 	for i, svc := range profiled {
@@ -33,14 +38,11 @@ func takeProfiles(ctx context.Context, dir, tag string, d time.Duration) (wait f
 				filepath.Join(dir, svc.name+"-"+tag+".pprof"))
 		}()
 	}
-	return func() error {
+	return func() {
 		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
+		if err := errors.Join(errs...); err != nil {
+			fmt.Fprintf(out, "  profiles: %v\n", err)
 		}
-		return nil
 	}
 }
 

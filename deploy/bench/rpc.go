@@ -148,17 +148,12 @@ func scenarioRPC(ctx context.Context, e *env) ([]Result, error) {
 		name := "QueryConfState closed-loop 1 conn"
 		stop := progress(ctx, e.stdout, name, r)
 		cpu := newCPUMeter(st.pids)
-		profiles := func() error { return nil }
-		if e.profileDir != "" {
-			profiles = takeProfiles(ctx, e.profileDir, "closed-loop", e.duration/2)
-		}
+		profiles := takeProfiles(ctx, e.stdout, e.profileDir, "closed-loop", e.duration/2)
 		el := closedLoop(ctx, 1, e.duration, r, func(ctx context.Context, _ int) error {
 			return call(ctx, func(ctx context.Context) error { _, err := cs[0].QueryConfState(ctx, confs[0]); return err })
 		})
 		stop()
-		if err := profiles(); err != nil {
-			fmt.Fprintf(e.stdout, "  profiles: %v\n", err)
-		}
+		profiles()
 		res := r.result("rpc", name, "closed-loop", 0, 1, el)
 		res.Extra = cpu.extra()
 		if floorSum > 0 {

@@ -206,10 +206,11 @@ func check(p contract.Param, v json.RawMessage) (json.RawMessage, string) {
 		}
 		return v, ""
 	case contract.KindSeq:
-		if _, err := strconv.ParseUint(string(v), 10, 64); err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return nil, "must be an integer from 0 to " + strconv.FormatUint(math.MaxUint64, 10)
-			}
+		_, err := strconv.ParseUint(string(v), 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			return nil, "must be an integer from 0 to " + strconv.FormatUint(math.MaxUint64, 10)
+		case err != nil:
 			return nil, "must be a non-negative integer"
 		}
 		return v, ""
@@ -228,8 +229,10 @@ func checkString(v json.RawMessage, msg string, ok func(string) bool) (json.RawM
 	return AppendString(nil, s), ""
 }
 
+// validNumbers checks the numbers' syntax; their count is checked first
+// (check), with a message of its own.
 func validNumbers(s string) bool {
-	if s == "" || strings.Count(s, "#") >= maxNumbers {
+	if s == "" {
 		return false
 	}
 	for seg := range strings.SplitSeq(s, "#") {

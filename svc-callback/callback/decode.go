@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
@@ -58,6 +59,8 @@ func toUTF8(body []byte, contentType string) ([]byte, error) {
 	if cs == "" {
 		cs = xmlEncoding(body)
 	}
+	// GB18030 decodes GBK and GB2312 too.
+	var enc encoding.Encoding = simplifiedchinese.GB18030
 	switch {
 	case isGB(cs):
 	case cs == "" || cs == "utf-8" || cs == "utf8" || cs == "us-ascii":
@@ -71,15 +74,11 @@ func toUTF8(body []byte, contentType string) ([]byte, error) {
 		if utf8.Valid(body) {
 			return body, nil
 		}
-		out, err := charmap.Windows1252.NewDecoder().Bytes(body)
-		if err != nil {
-			return nil, badBody("charset %s: %v", cs, err)
-		}
-		return out, nil
+		enc = charmap.Windows1252
 	default:
 		return nil, badBody("unsupported charset %q", cs)
 	}
-	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(body)
+	out, err := enc.NewDecoder().Bytes(body)
 	if err != nil {
 		return nil, badBody("charset %s: %v", cs, err)
 	}
